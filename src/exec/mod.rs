@@ -1,0 +1,3 @@
+//! Build execution.
+
+pub mod queue;
