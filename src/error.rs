@@ -1,0 +1,69 @@
+//! keg's one error type: every way a command can fail, with the data to explain it.
+//!
+//! Invariants: `Display` renders a complete message for people (manifest problems render
+//! every diagnostic with `--> file:line:col`, the source line and carets); `exit_code` is 2
+//! for bad input or a failed prerequisite and 1 only for failed builds.
+
+use std::path::PathBuf;
+
+use crate::span::{Diagnostic, Severity};
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// One or more manifest files are invalid; every problem of every file.
+    #[error("{}", render_diagnostics(.0))]
+    Manifest(Vec<Diagnostic>),
+
+    #[error("need at least one repo (either explicitly or via \"--all\")")]
+    NoRepos,
+
+    #[error("unable to find a manifest named {name:?} (in {library:?})")]
+    RepoNotFound { name: String, library: PathBuf },
+
+    #[error("tag not found in manifest for {repo:?}: {tag:?}")]
+    TagNotFound { repo: String, tag: String },
+
+    #[error("invalid {option} {value:?}: {expected}")]
+    Usage {
+        option: &'static str,
+        value: String,
+        expected: String,
+    },
+
+    #[error("{context} {path:?}: {source}")]
+    Io {
+        context: &'static str,
+        path: PathBuf,
+        source: std::io::Error,
+    },
+
+    #[error("writing output: {0}")]
+    Output(std::io::Error),
+}
+
+impl Error {
+    /// The process exit code for this error.
+    pub fn exit_code(&self) -> i32 {
+        2
+    }
+}
+
+fn render_diagnostics(diagnostics: &[Diagnostic]) -> String {
+    let errors = diagnostics
+        .iter()
+        .filter(|d| d.severity == Severity::Error)
+        .count();
+    let mut files: Vec<&str> = diagnostics.iter().map(|d| d.file.as_str()).collect();
+    files.dedup();
+    let rendered: Vec<String> = diagnostics.iter().map(|d| d.to_string()).collect();
+    let plural = if errors == 1 { "" } else { "s" };
+    let in_files = if files.len() == 1 {
+        files[0].to_string()
+    } else {
+        format!("{} files", files.len())
+    };
+    format!(
+        "{}\n\n{errors} error{plural} in {in_files}",
+        rendered.join("\n\n")
+    )
+}
