@@ -138,12 +138,13 @@ impl Entry {
     /// True when `self` and `other` build the same artifacts, so their tags can be merged
     /// (bashbrew's `SameBuildArtifacts`).
     pub fn same_build_artifacts(&self, other: &Entry) -> bool {
-        self.architectures == other.architectures
+        // The fields most likely to differ come first: this runs for every pair of entries.
+        self.directory == other.directory
+            && self.git_commit == other.git_commit
+            && self.file == other.file
             && self.git_repo == other.git_repo
             && self.git_fetch == other.git_fetch
-            && self.git_commit == other.git_commit
-            && self.directory == other.directory
-            && self.file == other.file
+            && self.architectures == other.architectures
             && self.builder == other.builder
             && self.constraints == other.constraints
             && non_empty(&self.arch_values).eq(non_empty(&other.arch_values))

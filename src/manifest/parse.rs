@@ -108,8 +108,9 @@ fn field(pair: Pair<'_, Rule>) -> RawField<'_> {
 }
 
 fn piece(pair: Pair<'_, Rule>) -> Piece<'_> {
+    let text = pair.as_str();
     Piece {
-        text: pair.as_str(),
+        text: text.strip_suffix('\r').unwrap_or(text),
         offset: pair.as_span().start(),
     }
 }

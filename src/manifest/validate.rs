@@ -7,7 +7,7 @@
 //! paragraph with an error does not reach the model; the model is returned only when there
 //! are no errors (warnings may accompany it).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use super::model::{ARCH_FIELDS, Builder, Entry, Manifest};
 use super::parse::{self, Piece, RawField, RawParagraph};
@@ -52,6 +52,8 @@ pub fn parse(file: &str, bytes: &[u8]) -> Result<Parsed, Vec<Diagnostic>> {
         index: &index,
         diagnostics: Vec::new(),
         manifest: Manifest::default(),
+        tag_owner: HashMap::new(),
+        shared_tag_owner: HashMap::new(),
     };
     v.check_utf8(bytes);
     let paragraphs = parse::paragraphs(&text);
@@ -86,6 +88,9 @@ struct Validator<'a> {
     index: &'a LineIndex<'a>,
     diagnostics: Vec<Diagnostic>,
     manifest: Manifest,
+    /// Which entry has each tag, and the first entry with each shared tag.
+    tag_owner: HashMap<String, usize>,
+    shared_tag_owner: HashMap<String, usize>,
 }
 
 /// One list item with the byte offset of its first character.
@@ -155,10 +160,10 @@ impl Validator<'_> {
             entry
         };
         entry.span = self.index.span(paragraph.offset, 0);
-        let mut seen: HashMap<&str, usize> = HashMap::new();
+        let mut seen: Vec<(&str, usize)> = Vec::with_capacity(paragraph.fields.len());
         let mut tags_field = None;
         for field in &paragraph.fields {
-            if let Some(first) = seen.insert(field.name, field.name_offset) {
+            if let Some(&(_, first)) = seen.iter().find(|(name, _)| *name == field.name) {
                 let line = self.index.span(first, 0).line;
                 let span = self.index.span(field.name_offset, field.name.len());
                 self.error(
@@ -170,6 +175,7 @@ impl Validator<'_> {
                 );
                 continue;
             }
+            seen.push((field.name, field.name_offset));
             if field.name == "Tags" {
                 tags_field = Some(field);
             }
@@ -199,10 +205,9 @@ impl Validator<'_> {
             self.manifest.global = entry;
             return;
         }
-        self.entry_requirements(&entry, head);
-        if self.errors() == errors_before {
-            self.add_entry(entry, tags_field);
-        }
+        self.entry_requirements(&entry, head, &seen);
+        let valid = self.errors() == errors_before;
+        self.add_entry(entry, tags_field, valid);
     }
 
     fn stray_line(&mut self, stray: &Piece<'_>) {
@@ -240,7 +245,6 @@ impl Validator<'_> {
     }
 
     fn field(&mut self, entry: &mut Entry, field: &RawField<'_>) {
-        let name_span = self.index.span(field.name_offset, field.name.len());
         if LIST_FIELDS.contains(&field.name) {
             let items = self.list_items(field);
             self.list_field(entry, field.name, items);
@@ -275,8 +279,9 @@ impl Validator<'_> {
             let hint = suggestion(field.name)
                 .map(|s| format!(" (did you mean `{s}`?)"))
                 .unwrap_or_default();
+            let span = self.index.span(field.name_offset, field.name.len());
             self.warning(
-                name_span,
+                span,
                 format!("unknown field `{}` is ignored{hint}", field.name),
             );
         }
@@ -335,7 +340,6 @@ impl Validator<'_> {
     fn list_field(&mut self, entry: &mut Entry, name: &str, items: Vec<Item>) {
         let mut values = Vec::with_capacity(items.len());
         for item in items {
-            let span = self.index.span(item.offset, item.text.len());
             let problem = match name {
                 "Maintainers" if !valid_maintainer(&item.text) => Some(format!(
                     "invalid Maintainers: {:?} (expected format {MAINTAINERS_FORMAT:?})",
@@ -353,7 +357,10 @@ impl Validator<'_> {
                 _ => None,
             };
             match problem {
-                Some(message) => self.error(span, message),
+                Some(message) => {
+                    let span = self.index.span(item.offset, item.text.len());
+                    self.error(span, message);
+                }
                 None => values.push(item.text),
             }
         }
@@ -433,7 +440,9 @@ impl Validator<'_> {
         false
     }
 
-    fn entry_requirements(&mut self, entry: &Entry, head: Span) {
+    /// Checks what an entry needs after inheritance; `given` holds the fields its paragraph
+    /// names (a field given with an invalid value is reported there, not as missing).
+    fn entry_requirements(&mut self, entry: &Entry, head: Span, given: &[(&str, usize)]) {
         if entry.tags.is_empty() {
             self.error(
                 head,
@@ -448,7 +457,7 @@ impl Validator<'_> {
             ("GitCommit", &entry.git_commit),
         ]
         .iter()
-        .filter(|(_, value)| value.is_empty())
+        .filter(|(name, value)| value.is_empty() && !given.iter().any(|(g, _)| g == name))
         .map(|(name, _)| *name)
         .collect();
         if !missing.is_empty() {
@@ -465,7 +474,7 @@ impl Validator<'_> {
         for arch in std::iter::once("").chain(arches) {
             let dir = entry.arch_directory(arch);
             let file = entry.arch_file(arch);
-            if leaves_root(&format!("{dir}/{file}")) {
+            if file.contains("..") && leaves_root(&format!("{dir}/{file}")) {
                 let which = if arch.is_empty() {
                     String::new()
                 } else {
@@ -481,26 +490,27 @@ impl Validator<'_> {
         }
     }
 
-    /// bashbrew's AddEntry: the three tag checks, then merge into an entry that builds the
-    /// same artifacts, or append.
-    fn add_entry(&mut self, entry: Entry, tags_field: Option<&RawField<'_>>) {
+    /// bashbrew's AddEntry: the three tag checks, then (when `valid`) merge into an entry
+    /// that builds the same artifacts, or append.
+    fn add_entry(&mut self, entry: Entry, tags_field: Option<&RawField<'_>>, valid: bool) {
         let tags_string = entry.tags.join(", ");
         let span = tags_field.map_or(entry.span, |f| {
             let (offset, len) = f.value_range();
             self.index.span(offset, len)
         });
         let mut problems = Vec::new();
-        let mut seen = std::collections::HashSet::new();
+        let mut seen = HashSet::new();
+        let tags_of = |i: &usize| self.manifest.entries[*i].tags.join(", ");
         for tag in &entry.tags {
-            if let Some(other) = self.manifest.get_tag(tag) {
+            if let Some(other) = self.tag_owner.get(tag) {
                 problems.push(format!(
                     "Tags {tags_string:?} includes duplicate tag: {tag:?} (duplicated in {:?})",
-                    other.tags.join(", ")
+                    tags_of(other)
                 ));
-            } else if let Some(&i) = self.manifest.shared_tag_entries(tag).first() {
+            } else if let Some(other) = self.shared_tag_owner.get(tag) {
                 problems.push(format!(
                     "Tags {tags_string:?} includes tag conflicting with a shared tag: {tag:?} (shared tag in {:?})",
-                    self.manifest.entries[i].tags.join(", ")
+                    tags_of(other)
                 ));
             } else if !seen.insert(tag) {
                 problems.push(format!(
@@ -509,10 +519,10 @@ impl Validator<'_> {
             }
         }
         for tag in &entry.shared_tags {
-            if let Some(other) = self.manifest.get_tag(tag) {
+            if let Some(other) = self.tag_owner.get(tag) {
                 problems.push(format!(
                     "Tags {tags_string:?} includes conflicting shared tag: {tag:?} (duplicated in {:?})",
-                    other.tags.join(", ")
+                    tags_of(other)
                 ));
             } else if !seen.insert(tag) {
                 problems.push(format!(
@@ -520,24 +530,31 @@ impl Validator<'_> {
                 ));
             }
         }
-        if !problems.is_empty() {
+        if !problems.is_empty() || !valid {
             for problem in problems {
                 self.error(span, problem);
             }
             return;
         }
-        if let Some(existing) = self
-            .manifest
-            .entries
-            .iter_mut()
-            .find(|e| e.same_build_artifacts(&entry))
-        {
+        let entries = &mut self.manifest.entries;
+        let target = entries
+            .iter()
+            .position(|e| e.same_build_artifacts(&entry))
+            .unwrap_or(entries.len());
+        for tag in &entry.tags {
+            self.tag_owner.insert(tag.clone(), target);
+        }
+        for tag in &entry.shared_tags {
+            self.shared_tag_owner.entry(tag.clone()).or_insert(target);
+        }
+        if target == entries.len() {
+            entries.push(entry);
+        } else {
+            let existing = &mut entries[target];
             existing.tags.extend(entry.tags);
             existing.shared_tags.extend(entry.shared_tags);
             dedup_keep_order(&mut existing.shared_tags);
-            return;
         }
-        self.manifest.entries.push(entry);
     }
 }
 
@@ -708,6 +725,12 @@ fn dedup_sorted(values: &mut Vec<String>) {
 }
 
 fn dedup_keep_order(values: &mut Vec<String>) {
-    let mut seen = std::collections::HashSet::new();
-    values.retain(|v| seen.insert(v.clone()));
+    let mut i = 0;
+    while i < values.len() {
+        if values[..i].contains(&values[i]) {
+            values.remove(i);
+        } else {
+            i += 1;
+        }
+    }
 }
