@@ -8,6 +8,7 @@ pub mod context;
 pub mod dockerfile;
 pub mod exec;
 pub mod git;
+pub mod shard;
 
 /// Entry point used by `main.rs`; returns the process exit code.
 pub fn main() -> i32 {
