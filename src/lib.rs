@@ -15,6 +15,7 @@ pub mod git;
 pub mod library;
 pub mod manifest;
 pub mod query;
+pub mod shard;
 pub mod span;
 
 use std::io::Write;
