@@ -188,7 +188,7 @@ impl Validator<'_> {
             paragraph.fields.first().map_or(0, |f| f.name.len()),
         );
         if global {
-            if entry.maintainers.is_empty() {
+            if entry.maintainers.is_empty() && !seen.iter().any(|(n, _)| *n == "Maintainers") {
                 self.error(
                     head,
                     "missing Maintainers: the first (global) paragraph must name the maintainers"
@@ -425,7 +425,7 @@ impl Validator<'_> {
                 "expected a full 40- or 64-hex commit id (lowercase), not a tag, ref or abbreviation"
                     .to_string()
             }
-            "Directory" | "File" => match path_problem(value) {
+            "Directory" | "File" => match path_problem(name, value) {
                 Some(problem) => problem.to_string(),
                 None => return true,
             },
@@ -443,7 +443,11 @@ impl Validator<'_> {
     /// Checks what an entry needs after inheritance; `given` holds the fields its paragraph
     /// names (a field given with an invalid value is reported there, not as missing).
     fn entry_requirements(&mut self, entry: &Entry, head: Span, given: &[(&str, usize)]) {
+        let is_given = |field: &str| given.iter().any(|(g, _)| *g == field);
         if entry.tags.is_empty() {
+            if is_given("Tags") {
+                return; // reported where the invalid tags are
+            }
             self.error(
                 head,
                 "missing Tags: every entry after the first paragraph needs at least one tag"
@@ -457,7 +461,7 @@ impl Validator<'_> {
             ("GitCommit", &entry.git_commit),
         ]
         .iter()
-        .filter(|(name, value)| value.is_empty() && !given.iter().any(|(g, _)| g == name))
+        .filter(|(name, value)| value.is_empty() && !is_given(name))
         .map(|(name, _)| *name)
         .collect();
         if !missing.is_empty() {
@@ -469,24 +473,6 @@ impl Validator<'_> {
                     missing.join(", ")
                 ),
             );
-        }
-        let arches = entry.architectures.iter().map(String::as_str);
-        for arch in std::iter::once("").chain(arches) {
-            let dir = entry.arch_directory(arch);
-            let file = entry.arch_file(arch);
-            if file.contains("..") && leaves_root(&format!("{dir}/{file}")) {
-                let which = if arch.is_empty() {
-                    String::new()
-                } else {
-                    format!(" for {arch}")
-                };
-                self.error(
-                    head,
-                    format!(
-                        "File {file:?} in Directory {dir:?}{which} leaves the repository: expected a path inside it"
-                    ),
-                );
-            }
         }
     }
 
@@ -679,9 +665,12 @@ fn strip_required_space(s: &str) -> Option<&str> {
     (trimmed.len() < s.len()).then_some(trimmed)
 }
 
-fn path_problem(value: &str) -> Option<&'static str> {
+/// Directory must stay inside the repository, File inside Directory (the build context).
+fn path_problem(name: &str, value: &str) -> Option<&'static str> {
     if value.starts_with('/') {
-        Some("expected a path relative to the repository, not an absolute path")
+        Some("expected a relative path, not an absolute one")
+    } else if leaves_root(value) && name == "File" {
+        Some("the path leaves the Directory (`..`), so it would not be in the build context")
     } else if leaves_root(value) {
         Some("the path leaves the repository (`..`); expected a path inside it")
     } else {
@@ -734,3 +723,6 @@ fn dedup_keep_order(values: &mut Vec<String>) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;
