@@ -265,15 +265,15 @@ impl Validator<'_> {
                 );
                 return;
             }
-            if let Some((value, offset)) = self.scalar(field) {
-                if value.is_empty() || self.check_scalar(suffix, &value, offset) {
-                    let value = if suffix == "Directory" && !value.is_empty() {
-                        clean_path(&value)
-                    } else {
-                        value
-                    };
-                    entry.arch_values.insert(field.name.to_string(), value);
-                }
+            if let Some((value, offset)) = self.scalar(field)
+                && (value.is_empty() || self.check_scalar(suffix, &value, offset))
+            {
+                let value = if suffix == "Directory" && !value.is_empty() {
+                    clean_path(&value)
+                } else {
+                    value
+                };
+                entry.arch_values.insert(field.name.to_string(), value);
             }
         } else {
             let hint = suggestion(field.name)

@@ -125,7 +125,8 @@ fn valid_models() {
 
 #[test]
 fn error_positions() {
-    let cases: Vec<(String, Vec<(usize, usize, &str)>)> = vec![
+    type Case = (String, Vec<(usize, usize, &'static str)>);
+    let cases: Vec<Case> = vec![
         ("".to_string(), vec![(1, 1, "missing Maintainers")]),
         (
             "GitRepo: x\n".to_string(),
