@@ -60,6 +60,97 @@ pub struct GlobalArgs {
     /// Where keg keeps its git cache and logs [default: ~/.cache/keg]
     #[arg(long, global = true, env = "BASHBREW_CACHE")]
     pub cache: Option<PathBuf>,
+    /// Fetch GitRepos starting with URL_PREFIX from LOCAL_URL_OR_PATH instead (repeatable;
+    /// env KEG_GIT_MIRRORS, comma-separated)
+    #[arg(
+        long = "git-mirror",
+        global = true,
+        env = "KEG_GIT_MIRRORS",
+        value_delimiter = ',',
+        value_name = "URL_PREFIX=LOCAL_URL_OR_PATH"
+    )]
+    pub git_mirrors: Vec<String>,
+}
+
+/// How builds are made: shared by `plan` (keys, argv) and `build`.
+#[derive(Debug, Args, Clone)]
+pub struct BuildArgs {
+    /// Where cache tags live (`REPO:<key>`); a registry repository (`HOST[:PORT]/REPO`) also
+    /// turns on the per-node registry cache
+    #[arg(long, env = "KEG_CACHE_REPO", default_value = "keg/cache")]
+    pub cache_repo: String,
+    /// A build argument, part of every cache key (repeatable)
+    #[arg(long = "build-arg", value_name = "K=V")]
+    pub build_args: Vec<String>,
+    /// The BuildKit Dockerfile frontend for buildkit builds (`--build-arg BUILDKIT_SYNTAX=`)
+    #[arg(long, env = "BASHBREW_BUILDKIT_SYNTAX", hide_env_values = true)]
+    pub buildkit_syntax: Option<String>,
+    /// Extra `--cache-from` for buildx, verbatim (repeatable; e.g. type=gha)
+    #[arg(long = "cache-from", value_name = "SPEC")]
+    pub cache_from: Vec<String>,
+    /// Extra `--cache-to` for buildx, verbatim (repeatable)
+    #[arg(long = "cache-to", value_name = "SPEC")]
+    pub cache_to: Vec<String>,
+    /// Any other build flag, verbatim (repeatable)
+    #[arg(long = "build-opt", value_name = "ARG", allow_hyphen_values = true)]
+    pub build_opts: Vec<String>,
+    /// A buildx builder to build on (e.g. remote BuildKit nodes); results are --load'ed
+    #[arg(long, env = "BUILDX_BUILDER")]
+    pub builder: Option<String>,
+}
+
+impl BuildArgs {
+    pub fn settings(&self) -> Result<crate::exec::docker::BuildSettings, Error> {
+        let mut build_args = std::collections::BTreeMap::new();
+        for arg in &self.build_args {
+            let (k, v) = arg
+                .split_once('=')
+                .filter(|(k, _)| !k.is_empty())
+                .ok_or_else(|| Error::Usage {
+                    option: "--build-arg",
+                    value: arg.clone(),
+                    expected: "expected K=V".to_string(),
+                })?;
+            build_args.insert(k.to_string(), v.to_string());
+        }
+        let cache_repo = self.cache_repo.trim_end_matches('/');
+        if cache_repo.is_empty()
+            || cache_repo.contains(':') && !crate::exec::docker::in_registry(cache_repo)
+        {
+            return Err(Error::Usage {
+                option: "--cache-repo",
+                value: self.cache_repo.clone(),
+                expected: "expected an image repository without a tag, e.g. keg/cache or 127.0.0.1:5000/keg/cache".to_string(),
+            });
+        }
+        Ok(crate::exec::docker::BuildSettings {
+            build_args,
+            buildkit_syntax: self.buildkit_syntax.clone().filter(|s| !s.is_empty()),
+            cache_from: self.cache_from.clone(),
+            cache_to: self.cache_to.clone(),
+            build_opts: self.build_opts.clone(),
+            builder: self.builder.clone().filter(|b| !b.is_empty()),
+            registry_cache: crate::exec::docker::in_registry(cache_repo),
+        })
+    }
+}
+
+fn parse_shard(spec: &str) -> Result<(usize, usize), String> {
+    crate::shard::parse_shard_spec(spec)
+}
+
+/// Options of the commands that follow parents and children.
+#[derive(Debug, Args)]
+pub struct LineageArgs {
+    /// Print each image only once
+    #[arg(long)]
+    pub uniq: bool,
+    /// Skip entries whose Architectures or Constraints exclude this host
+    #[arg(long)]
+    pub apply_constraints: bool,
+    /// Skip entries that do not support --arch
+    #[arg(long)]
+    pub arch_filter: bool,
 }
 
 /// Arguments naming repositories.
@@ -91,6 +182,79 @@ pub enum Command {
         /// Skip entries that do not support --arch
         #[arg(long)]
         arch_filter: bool,
+        /// Sort repositories and entries so that parents come before children
+        #[arg(long)]
+        build_order: bool,
+    },
+    /// Fetch every selected entry's GitCommit into the git cache
+    Fetch {
+        #[command(flatten)]
+        repos: RepoArgs,
+        /// Skip entries whose Architectures or Constraints exclude this host
+        #[arg(long)]
+        apply_constraints: bool,
+        /// Skip entries that do not support --arch
+        #[arg(long)]
+        arch_filter: bool,
+    },
+    /// Print each tag's parent images (`repo:tag: parent parent`, like `bashbrew from`)
+    From {
+        #[command(flatten)]
+        repos: RepoArgs,
+        #[command(flatten)]
+        lineage: LineageArgs,
+    },
+    /// Print the parents of images, recursively (like `bashbrew parents`)
+    Parents {
+        /// Images or repositories: `repo`, `repo:tag`
+        #[arg(value_name = "REPO", required = true)]
+        repos: Vec<String>,
+        /// How many levels to walk (0: all)
+        #[arg(long, default_value_t = 0)]
+        depth: usize,
+        #[command(flatten)]
+        lineage: LineageArgs,
+    },
+    /// Print the library's images built on the given images, recursively (like `bashbrew
+    /// children`); an argument may be any image reference, e.g. an external base image
+    Children {
+        /// Images or repositories: `repo`, `repo:tag`, or any image reference
+        #[arg(value_name = "IMAGE", required = true)]
+        images: Vec<String>,
+        /// How many levels to walk (0: all)
+        #[arg(long, default_value_t = 0)]
+        depth: usize,
+        #[command(flatten)]
+        lineage: LineageArgs,
+    },
+    /// Write an entry's build context (a deterministic tar of its git tree) to stdout
+    Context {
+        /// The entry: `repo:tag`
+        #[arg(value_name = "REPO:TAG")]
+        entry: String,
+        /// Print the sha256 of the tar instead of the tar
+        #[arg(long)]
+        sha256: bool,
+    },
+    /// Plan the builds: nodes, order, cache keys and commands, without building (no Docker
+    /// needed; with an engine, also whether each node is already built)
+    Plan {
+        #[command(flatten)]
+        repos: RepoArgs,
+        /// The plan as JSON for CI (see docs/plan.md)
+        #[arg(long, conflicts_with_all = ["dot", "explain"])]
+        json: bool,
+        /// The graph for graphviz
+        #[arg(long, conflicts_with = "explain")]
+        dot: bool,
+        /// Only part I of N balanced parts made of whole connected components
+        #[arg(long, value_name = "I/N", value_parser = parse_shard)]
+        shard: Option<(usize, usize)>,
+        /// Print what each selected node's cache key hashed
+        #[arg(long)]
+        explain: bool,
+        #[command(flatten)]
+        build: BuildArgs,
     },
     /// Print the normalized manifests (like `bashbrew cat`)
     Cat {
@@ -112,6 +276,7 @@ pub struct Config {
     pub exclusive_constraints: bool,
     pub no_sort: bool,
     pub cache: PathBuf,
+    pub git_mirrors: Vec<crate::git::Mirror>,
 }
 
 impl Config {
@@ -127,6 +292,18 @@ impl Config {
             });
         }
         let cache = args.cache.unwrap_or_else(default_cache);
+        let git_mirrors = args
+            .git_mirrors
+            .iter()
+            .filter(|m| !m.trim().is_empty())
+            .map(|m| {
+                crate::git::parse_mirror(m).map_err(|e| Error::Usage {
+                    option: "--git-mirror",
+                    value: m.clone(),
+                    expected: e.to_string(),
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
         Ok(Config {
             library: args.library,
             arch: args.arch,
@@ -139,6 +316,7 @@ impl Config {
             exclusive_constraints: args.exclusive_constraints,
             no_sort: args.no_sort,
             cache,
+            git_mirrors,
         })
     }
 

@@ -39,6 +39,25 @@ pub enum Error {
 
     #[error("writing output: {0}")]
     Output(std::io::Error),
+
+    /// A git operation for an entry failed; `what` names the entry, URL, commit or path.
+    #[error("{what}: {source}")]
+    Git {
+        what: String,
+        source: crate::git::GitError,
+    },
+
+    #[error("{what}: {source}")]
+    Context {
+        what: String,
+        source: crate::context::ContextError,
+    },
+
+    #[error("dependency cycle: {cycle}")]
+    Cycle { cycle: String },
+
+    #[error("failed to resolve argument as repo or tag {arg:?}")]
+    Unresolved { arg: String },
 }
 
 impl Error {

@@ -2,8 +2,9 @@
 //!
 //! The pipeline, one module per stage: [`manifest`] (parse and validate one file) ->
 //! [`library`] (find files, resolve repository arguments) -> [`git`] / [`dockerfile`] /
-//! [`context`] (sources at a commit) -> plan (graph, cache keys) -> [`exec`] (build) ->
-//! report (what people and CI see). [`run`] reads like that pipeline.
+//! [`context`] via [`sources`] (each entry's commit, Dockerfile and parents) -> plan
+//! (graph, cache keys) -> [`exec`] (build) -> report (what people and CI see). [`run`]
+//! dispatches each command to the stages it needs.
 
 pub mod arch;
 pub mod cli;
@@ -13,9 +14,14 @@ pub mod error;
 pub mod exec;
 pub mod git;
 pub mod library;
+pub mod lineage;
 pub mod manifest;
+pub mod order;
+pub mod plan;
 pub mod query;
+pub mod session;
 pub mod shard;
+pub mod sources;
 pub mod span;
 
 use std::io::Write;
@@ -23,6 +29,10 @@ use std::io::Write;
 use clap::Parser;
 
 pub use error::Error;
+
+use cli::{Command, RepoArgs};
+use lineage::Filter;
+use session::Session;
 
 /// Entry point used by `main.rs`: parses flags, runs, prints errors; returns the exit code.
 pub fn main() -> i32 {
@@ -40,44 +50,144 @@ pub fn main() -> i32 {
 /// Runs one command.
 pub fn run(cli: cli::Cli) -> Result<(), Error> {
     let config = cli::Config::from_args(cli.global)?;
+    let mut session = Session::new(config);
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
     match cli.command {
-        cli::Command::List {
+        Command::List {
             repos,
             uniq,
             only_repos,
             apply_constraints,
             arch_filter,
+            build_order,
         } => {
-            let loaded = load(&config, &repos)?;
+            let mut repos = load(&session, &repos)?;
+            if build_order {
+                repos = lineage::build_order(&session, &repos, apply_constraints)?;
+            }
             let options = query::ListOptions {
                 uniq,
                 only_repos,
                 apply_constraints,
                 arch_filter,
             };
-            query::list(&config, &loaded.repos, options, &mut out)
+            query::list(&session.config, &repos, options, &mut out).map_err(Error::Output)?;
         }
-        cli::Command::Cat { repos, json } => {
-            let loaded = load(&config, &repos)?;
+        Command::Cat { repos, json } => {
+            let repos = load(&session, &repos)?;
             if json {
-                query::cat_json(&loaded.repos, &mut out)
+                query::cat_json(&repos, &mut out)
             } else {
-                query::cat(&loaded.repos, &mut out)
+                query::cat(&repos, &mut out)
             }
+            .map_err(Error::Output)?;
+        }
+        Command::Fetch {
+            repos,
+            apply_constraints,
+            arch_filter,
+        } => {
+            let repos = load(&session, &repos)?;
+            let filter = Filter {
+                apply_constraints,
+                arch_filter,
+            };
+            lineage::fetch(&session, &repos, filter)?;
+        }
+        Command::From { repos, lineage } => {
+            let repos = load(&session, &repos)?;
+            lineage::from(&session, &repos, lineage.uniq, filter(&lineage), &mut out)?;
+        }
+        Command::Parents {
+            repos,
+            depth,
+            lineage,
+        } => {
+            let filter = filter(&lineage);
+            lineage::parents(&mut session, &repos, depth, lineage.uniq, filter, &mut out)?;
+        }
+        Command::Children {
+            images,
+            depth,
+            lineage,
+        } => {
+            let all = load(
+                &session,
+                &RepoArgs {
+                    all: true,
+                    repos: Vec::new(),
+                },
+            )?;
+            let filter = filter(&lineage);
+            lineage::children(
+                &session,
+                &all,
+                &images,
+                depth,
+                lineage.uniq,
+                filter,
+                &mut out,
+            )?;
+        }
+        Command::Plan {
+            repos,
+            json,
+            dot,
+            shard,
+            explain,
+            build,
+        } => {
+            let repos = load(&session, &repos)?;
+            let options = plan::PlanOptions {
+                arches: vec![session.config.arch.clone()],
+                cache_repo: build.cache_repo.trim_end_matches('/').to_string(),
+                build: build.settings()?,
+            };
+            let images = exec::docker::Engine::detect().and_then(|engine| engine.images().ok());
+            let mut plan = plan::make(&session, &repos, &options, images.as_ref())?;
+            if let Some((part, parts)) = shard {
+                plan = plan.shard(part, parts);
+            }
+            if json {
+                plan.write_json(&mut out)
+            } else if dot {
+                plan.write_dot(&mut out)
+            } else if explain {
+                plan.write_explain(&mut out, |_| true)
+            } else {
+                plan.write_text(&mut out)
+            }
+            .map_err(Error::Output)?;
+        }
+        Command::Context { entry, sha256 } => {
+            let repos = load(
+                &session,
+                &RepoArgs {
+                    all: false,
+                    repos: vec![entry],
+                },
+            )?;
+            query::context(&session, &repos[0], sha256, &mut out)?;
         }
     }
-    .map_err(Error::Output)?;
     out.flush().map_err(Error::Output)
 }
 
+fn filter(args: &cli::LineageArgs) -> Filter {
+    Filter {
+        apply_constraints: args.apply_constraints,
+        arch_filter: args.arch_filter,
+    }
+}
+
 /// Resolves repository arguments and loads their manifests, printing warnings.
-fn load(config: &cli::Config, args: &cli::RepoArgs) -> Result<library::Loaded, Error> {
-    let names = library::arguments(&config.library, args.all, &args.repos)?;
-    let loaded = library::load(&config.library, &names)?;
+fn load(session: &Session, args: &RepoArgs) -> Result<Vec<library::Repo>, Error> {
+    let library = &session.config.library;
+    let names = library::arguments(library, args.all, &args.repos)?;
+    let loaded = library::load(library, &names)?;
     for warning in &loaded.warnings {
         eprintln!("{warning}\n");
     }
-    Ok(loaded)
+    Ok(loaded.repos)
 }

@@ -157,3 +157,41 @@ pub fn cat_json(repos: &[Repo], out: &mut impl Write) -> io::Result<()> {
     serde_json::to_writer_pretty(&mut *out, &docs)?;
     writeln!(out)
 }
+
+/// `keg context`: the build context of a `repo:tag` on `--arch`, as a tar or its sha256.
+pub fn context(
+    session: &crate::session::Session,
+    repo: &Repo,
+    sha256: bool,
+    out: &mut impl Write,
+) -> Result<(), crate::Error> {
+    use crate::Error;
+    let entry = repo.entries().next().ok_or_else(|| Error::TagNotFound {
+        repo: repo.name.clone(),
+        tag: repo.tag.clone().unwrap_or_default(),
+    })?;
+    let arch = &session.config.arch;
+    let source = session.source(repo, entry, arch)?;
+    let id = repo.entry_id(entry);
+    let what = format!(
+        "{id} ({arch}): build context {:?} at {}",
+        source.directory, source.commit
+    );
+    let cache = session.sources()?.cache();
+    let stats = if sha256 {
+        let (digest, stats) =
+            crate::context::context_sha256(cache, &source.commit, &source.directory)
+                .map_err(|source| Error::Context { what, source })?;
+        writeln!(out, "{digest}").map_err(Error::Output)?;
+        stats
+    } else {
+        crate::context::write_context(cache, &source.commit, &source.directory, &mut *out)
+            .map_err(|source| Error::Context { what, source })?
+    };
+    for submodule in &stats.submodules {
+        eprintln!(
+            "warning: {id}: submodule {submodule:?} is not part of the build context (git does not store its content in this repository)"
+        );
+    }
+    Ok(())
+}

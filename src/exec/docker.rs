@@ -1,0 +1,288 @@
+//! The Docker engine: the exact argv of a build, and batched engine queries.
+//!
+//! Invariants: argv construction is pure (unit-tested without Docker); every query of the
+//! engine state is one `docker` call for the whole plan, never one per node.
+
+use std::collections::{BTreeMap, HashMap};
+use std::process::{Command, Stdio};
+
+use serde::Serialize;
+
+use crate::manifest::Builder;
+
+/// How the engine is asked to build: flags shared by every node.
+#[derive(Debug, Clone, Default)]
+pub struct BuildSettings {
+    /// `--build-arg K=V` (part of the content key).
+    pub build_args: BTreeMap<String, String>,
+    /// BASHBREW_BUILDKIT_SYNTAX: `--build-arg BUILDKIT_SYNTAX=...` for BuildKit builds.
+    pub buildkit_syntax: Option<String>,
+    /// Extra `--cache-from` specs, verbatim.
+    pub cache_from: Vec<String>,
+    /// Extra `--cache-to` specs, verbatim.
+    pub cache_to: Vec<String>,
+    /// Any other build flags, verbatim.
+    pub build_opts: Vec<String>,
+    /// A buildx builder (`--builder`); with one, the result is `--load`ed into the engine.
+    pub builder: Option<String>,
+    /// Whether the cache repository is in a registry: then every BuildKit build imports
+    /// and exports the node's registry cache at its cache ref.
+    pub registry_cache: bool,
+}
+
+/// What one node's build needs to know to produce its argv.
+#[derive(Debug, Clone)]
+pub struct BuildSpec<'a> {
+    pub builder: Builder,
+    pub platform: &'a str,
+    pub file: &'a str,
+    /// The cache tag first, then every image tag.
+    pub tags: Vec<String>,
+    pub cache_ref: &'a str,
+    /// OCI labels and SOURCE_DATE_EPOCH build metadata.
+    pub labels: Vec<(String, String)>,
+    pub source_date_epoch: Option<i64>,
+}
+
+/// A command: environment additions and argv (argv[0] is `docker`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DockerCommand {
+    pub env: BTreeMap<String, String>,
+    pub argv: Vec<String>,
+}
+
+impl DockerCommand {
+    /// A shell-like rendering for people (`DOCKER_BUILDKIT=0 docker build ...`).
+    pub fn display(&self) -> String {
+        let env = self.env.iter().map(|(k, v)| format!("{k}={}", quote(v)));
+        let argv = self.argv.iter().map(|a| quote(a));
+        env.chain(argv).collect::<Vec<_>>().join(" ")
+    }
+
+    pub fn to_command(&self) -> Command {
+        let mut cmd = Command::new(&self.argv[0]);
+        cmd.args(&self.argv[1..]).envs(&self.env);
+        cmd
+    }
+}
+
+fn quote(arg: &str) -> String {
+    let plain = !arg.is_empty()
+        && arg
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_./:=@,+%".contains(c));
+    if plain {
+        arg.to_string()
+    } else {
+        format!("'{}'", arg.replace('\'', r"'\''"))
+    }
+}
+
+/// The argv that builds one node from a context tar on stdin.
+pub fn build_command(spec: &BuildSpec<'_>, settings: &BuildSettings) -> DockerCommand {
+    let mut env = BTreeMap::new();
+    let mut argv: Vec<String> = vec!["docker".into()];
+    let buildkit = spec.builder == Builder::Buildkit;
+    if buildkit {
+        argv.extend(["buildx".into(), "build".into(), "--progress=plain".into()]);
+        if let Some(builder) = &settings.builder {
+            argv.extend(["--builder".into(), builder.clone(), "--load".into()]);
+        }
+        argv.extend(["--platform".into(), spec.platform.to_string()]);
+    } else {
+        env.insert("DOCKER_BUILDKIT".to_string(), "0".to_string());
+        argv.extend(["build".into(), "--rm".into(), "--force-rm".into()]);
+        env.insert(
+            "DOCKER_DEFAULT_PLATFORM".to_string(),
+            spec.platform.to_string(),
+        );
+    }
+    argv.extend(["-f".into(), spec.file.to_string()]);
+    for tag in &spec.tags {
+        argv.extend(["-t".into(), tag.clone()]);
+    }
+    if buildkit && let Some(syntax) = &settings.buildkit_syntax {
+        argv.extend(["--build-arg".into(), format!("BUILDKIT_SYNTAX={syntax}")]);
+    }
+    for (k, v) in &settings.build_args {
+        argv.extend(["--build-arg".into(), format!("{k}={v}")]);
+    }
+    if let Some(epoch) = spec.source_date_epoch {
+        argv.extend(["--build-arg".into(), format!("SOURCE_DATE_EPOCH={epoch}")]);
+    }
+    for (k, v) in &spec.labels {
+        argv.extend(["--label".into(), format!("{k}={v}")]);
+    }
+    if buildkit {
+        if settings.registry_cache {
+            let reference = spec.cache_ref;
+            argv.extend([
+                "--cache-from".into(),
+                format!("type=registry,ref={reference}"),
+            ]);
+            let to = if settings.builder.is_some() {
+                format!("type=registry,ref={reference},mode=max")
+            } else {
+                "type=inline".to_string()
+            };
+            argv.extend(["--cache-to".into(), to]);
+        } else if settings.builder.is_none() {
+            argv.extend(["--cache-to".into(), "type=inline".into()]);
+        }
+        for spec in &settings.cache_from {
+            argv.extend(["--cache-from".into(), spec.clone()]);
+        }
+        for spec in &settings.cache_to {
+            argv.extend(["--cache-to".into(), spec.clone()]);
+        }
+    } else {
+        for image in &settings.cache_from {
+            argv.extend(["--cache-from".into(), image.clone()]);
+        }
+    }
+    argv.extend(settings.build_opts.iter().cloned());
+    argv.push("-".into());
+    DockerCommand { env, argv }
+}
+
+/// Whether an image repository names a registry (`host.domain/…`, `host:port/…`,
+/// `localhost/…`), as docker decides it.
+pub fn in_registry(repository: &str) -> bool {
+    repository
+        .split_once('/')
+        .is_some_and(|(host, _)| host.contains('.') || host.contains(':') || host == "localhost")
+}
+
+/// A reachable Docker engine.
+#[derive(Debug, Clone)]
+pub struct Engine {
+    pub server_version: String,
+}
+
+impl Engine {
+    /// The engine, when the `docker` client is installed and the daemon answers.
+    pub fn detect() -> Option<Engine> {
+        let output = Command::new("docker")
+            .args(["version", "--format", "{{.Server.Version}}"])
+            .stdin(Stdio::null())
+            .stderr(Stdio::null())
+            .output()
+            .ok()?;
+        let version = String::from_utf8_lossy(&output.stdout).trim().to_string();
+        (output.status.success() && !version.is_empty()).then_some(Engine {
+            server_version: version,
+        })
+    }
+
+    /// Every local image reference (`repo:tag`) with its image id: one engine call.
+    pub fn images(&self) -> std::io::Result<HashMap<String, String>> {
+        let output = Command::new("docker")
+            .args([
+                "image",
+                "ls",
+                "--no-trunc",
+                "--format",
+                "{{.Repository}}:{{.Tag}} {{.ID}}",
+            ])
+            .stdin(Stdio::null())
+            .stderr(Stdio::null())
+            .output()?;
+        if !output.status.success() {
+            return Err(std::io::Error::other("docker image ls failed"));
+        }
+        Ok(parse_image_list(&String::from_utf8_lossy(&output.stdout)))
+    }
+}
+
+/// Parses `repo:tag id` lines, skipping untagged images.
+pub fn parse_image_list(text: &str) -> HashMap<String, String> {
+    text.lines()
+        .filter_map(|line| line.split_once(' '))
+        .filter(|(reference, _)| !reference.contains("<none>"))
+        .map(|(reference, id)| (reference.to_string(), id.trim().to_string()))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(builder: Builder) -> BuildSpec<'static> {
+        BuildSpec {
+            builder,
+            platform: "linux/arm64/v8",
+            file: "Dockerfile",
+            tags: vec!["keg/cache:abc".into(), "hello:1".into()],
+            cache_ref: "127.0.0.1:5000/keg/cache:ref-hello-x",
+            labels: vec![("org.opencontainers.image.revision".into(), "c0ffee".into())],
+            source_date_epoch: Some(1700000000),
+        }
+    }
+
+    #[test]
+    fn buildkit_argv() {
+        let settings = BuildSettings {
+            buildkit_syntax: Some("docker/dockerfile:1".into()),
+            build_args: BTreeMap::from([("A".into(), "1".into())]),
+            registry_cache: true,
+            ..BuildSettings::default()
+        };
+        let cmd = build_command(&spec(Builder::Buildkit), &settings);
+        assert!(cmd.env.is_empty());
+        assert_eq!(
+            cmd.argv.join(" "),
+            "docker buildx build --progress=plain --platform linux/arm64/v8 -f Dockerfile -t keg/cache:abc -t hello:1 --build-arg BUILDKIT_SYNTAX=docker/dockerfile:1 --build-arg A=1 --build-arg SOURCE_DATE_EPOCH=1700000000 --label org.opencontainers.image.revision=c0ffee --cache-from type=registry,ref=127.0.0.1:5000/keg/cache:ref-hello-x --cache-to type=inline -"
+        );
+    }
+
+    #[test]
+    fn classic_argv_and_display() {
+        let settings = BuildSettings {
+            buildkit_syntax: Some("ignored/for:classic".into()),
+            cache_from: vec!["hello:1".into()],
+            build_opts: vec!["--network=host".into()],
+            ..BuildSettings::default()
+        };
+        let cmd = build_command(&spec(Builder::Classic), &settings);
+        assert_eq!(
+            cmd.display(),
+            "DOCKER_BUILDKIT=0 DOCKER_DEFAULT_PLATFORM=linux/arm64/v8 docker build --rm --force-rm -f Dockerfile -t keg/cache:abc -t hello:1 --build-arg SOURCE_DATE_EPOCH=1700000000 --label org.opencontainers.image.revision=c0ffee --cache-from hello:1 --network=host -"
+        );
+    }
+
+    #[test]
+    fn remote_builder_loads_and_exports_max_cache() {
+        let settings = BuildSettings {
+            builder: Some("remote".into()),
+            registry_cache: true,
+            cache_to: vec!["type=gha".into()],
+            ..BuildSettings::default()
+        };
+        let argv = build_command(&spec(Builder::Buildkit), &settings)
+            .argv
+            .join(" ");
+        assert!(argv.contains("--builder remote --load"), "{argv}");
+        assert!(argv.contains("--cache-to type=registry,ref=127.0.0.1:5000/keg/cache:ref-hello-x,mode=max --cache-to type=gha"), "{argv}");
+    }
+
+    #[test]
+    fn registry_detection() {
+        for (repo, want) in [
+            ("keg/cache", false),
+            ("127.0.0.1:5000/keg/cache", true),
+            ("localhost/cache", true),
+            ("registry.example.com/a/b", true),
+            ("cache", false),
+        ] {
+            assert_eq!(in_registry(repo), want, "{repo}");
+        }
+    }
+
+    #[test]
+    fn image_list_parsing() {
+        let images =
+            parse_image_list("a:1 sha256:aa\n<none>:<none> sha256:bb\nr:5000/x/y:2 sha256:cc\n");
+        assert_eq!(images.len(), 2);
+        assert_eq!(images["r:5000/x/y:2"], "sha256:cc");
+    }
+}

@@ -1,0 +1,182 @@
+//! Sources: each (entry, architecture)'s commit in the git cache, its Dockerfile read and
+//! scanned for parent images.
+//!
+//! Invariants: a source is resolved at most once per run (memoized by what it reads:
+//! URL, commit, directory, file and builder), fetching uses no network when the commit is
+//! already cached, and every failure names the entry (`repo:tag`), the architecture, the
+//! URL, the commit and what git answered.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use rayon::prelude::*;
+
+use crate::dockerfile::{self, Scan};
+use crate::error::Error;
+use crate::git::{self, GitCache, Mirror};
+use crate::manifest::{Builder, Entry};
+
+/// What keg knows about one entry on one architecture from its sources.
+#[derive(Debug, Clone)]
+pub struct Source {
+    /// The GitRepo after mirrors and relative-path resolution.
+    pub url: String,
+    pub fetch_ref: String,
+    pub commit: String,
+    pub directory: String,
+    pub file: String,
+    pub builder: Builder,
+    /// The git tree id of `<commit>:<directory>`: the build context's content.
+    pub tree: String,
+    /// The Dockerfile's parents (empty for oci-import).
+    pub scan: Scan,
+}
+
+impl Source {
+    /// The external parents in order, as bashbrew's `ArchDockerFroms` reports them
+    /// (`scratch` for oci-import).
+    pub fn froms(&self) -> Vec<String> {
+        match self.builder {
+            Builder::OciImport => vec!["scratch".to_string()],
+            _ => self.scan.froms.clone(),
+        }
+    }
+
+    /// Where the Dockerfile is in the repository.
+    pub fn dockerfile_path(&self) -> String {
+        join_path(&self.directory, &self.file)
+    }
+}
+
+/// `dir/file` with `.` directories dropped.
+pub fn join_path(dir: &str, file: &str) -> String {
+    if dir == "." || dir.is_empty() {
+        file.to_string()
+    } else {
+        format!("{dir}/{file}")
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct Key {
+    url: String,
+    fetch_ref: String,
+    commit: String,
+    directory: String,
+    file: String,
+    builder: &'static str,
+}
+
+/// The git cache plus how GitRepo values resolve; memoizes sources.
+pub struct Sources {
+    cache: GitCache,
+    library: PathBuf,
+    mirrors: Vec<Mirror>,
+    memo: Mutex<HashMap<Key, Arc<Source>>>,
+}
+
+impl Sources {
+    pub fn open(cache_dir: &Path, library: &Path, mirrors: Vec<Mirror>) -> Result<Sources, Error> {
+        let cache = GitCache::open(cache_dir).map_err(|source| Error::Git {
+            what: format!("opening the git cache in {}", cache_dir.display()),
+            source,
+        })?;
+        Ok(Sources {
+            cache,
+            library: library.to_path_buf(),
+            mirrors,
+            memo: Mutex::new(HashMap::new()),
+        })
+    }
+
+    pub fn cache(&self) -> &GitCache {
+        &self.cache
+    }
+
+    fn key(&self, entry: &Entry, arch: &str) -> Key {
+        Key {
+            url: git::resolve_url(entry.arch_git_repo(arch), &self.library, &self.mirrors),
+            fetch_ref: entry.arch_git_fetch(arch).to_string(),
+            commit: entry.arch_git_commit(arch).to_string(),
+            directory: entry.arch_directory(arch).to_string(),
+            file: entry.arch_file(arch).to_string(),
+            builder: entry.arch_builder(arch).as_str(),
+        }
+    }
+
+    /// Fetches (when needed) and reads the source of `entry` on `arch`; `id` names the entry
+    /// in messages (`repo:tag`).
+    pub fn source(&self, id: &str, entry: &Entry, arch: &str) -> Result<Arc<Source>, Error> {
+        let key = self.key(entry, arch);
+        if let Some(found) = self.lock_memo().get(&key) {
+            return Ok(Arc::clone(found));
+        }
+        let fail = |what: String, source| Error::Git {
+            what: format!("{id} ({arch}): {what}"),
+            source,
+        };
+        self.cache
+            .ensure_commit(&key.url, &key.fetch_ref, &key.commit)
+            .map_err(|e| fail(format!("fetching {} from {}", key.commit, key.url), e))?;
+        let tree = self
+            .cache
+            .tree_id(&key.commit, &key.directory)
+            .map_err(|e| fail(format!("reading Directory {:?}", key.directory), e))?;
+        let builder = Builder::parse(key.builder).unwrap_or(Builder::Classic);
+        let scan = if builder == Builder::OciImport {
+            Scan::default()
+        } else {
+            let path = join_path(&key.directory, &key.file);
+            let bytes = self
+                .cache
+                .read_file(&key.commit, &path)
+                .map_err(|e| fail(format!("reading the Dockerfile {path:?}"), e))?;
+            let scan = dockerfile::scan(&String::from_utf8_lossy(&bytes));
+            for warning in &scan.warnings {
+                eprintln!(
+                    "warning: {id} ({arch}): {path} at {}: {}",
+                    short(&key.commit),
+                    warning.message
+                );
+            }
+            scan
+        };
+        let source = Arc::new(Source {
+            url: key.url.clone(),
+            fetch_ref: key.fetch_ref.clone(),
+            commit: key.commit.clone(),
+            directory: key.directory.clone(),
+            file: key.file.clone(),
+            builder,
+            tree,
+            scan,
+        });
+        let mut memo = self.lock_memo();
+        Ok(Arc::clone(memo.entry(key).or_insert(source)))
+    }
+
+    /// Resolves many sources in parallel; the first error (in input order) wins, after all
+    /// were tried.
+    pub fn resolve_all<'a>(
+        &self,
+        items: &[(String, &'a Entry, String)],
+    ) -> Result<Vec<Arc<Source>>, Error> {
+        items
+            .par_iter()
+            .map(|(id, entry, arch)| self.source(id, entry, arch))
+            .collect::<Vec<_>>()
+            .into_iter()
+            .collect()
+    }
+
+    fn lock_memo(&self) -> std::sync::MutexGuard<'_, HashMap<Key, Arc<Source>>> {
+        self.memo
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+fn short(commit: &str) -> &str {
+    &commit[..commit.len().min(12)]
+}
