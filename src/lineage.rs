@@ -82,9 +82,12 @@ pub fn parents(
         let mut lookup_arches: Vec<String> = Vec::new();
         let mut level = 0;
         let mut visited: HashSet<String> = HashSet::new();
-        while !lookup.is_empty() && (depth == 0 || level < depth) {
+        // As bashbrew: de-duplicated within a level only. Without a cycle no walk is deeper
+        // than the number of distinct images seen; with one, that bound ends it.
+        while !lookup.is_empty() && (depth == 0 || level < depth) && level <= visited.len() {
             let mut next: Vec<String> = Vec::new();
             for name in &lookup {
+                visited.insert(name.clone());
                 let repo = match session.lookup(name)? {
                     Some(repo) => repo,
                     None if level > 0 => continue,
@@ -112,8 +115,7 @@ pub fn parents(
                         .collect();
                     let froms = session.froms(&repo, entry, &arches)?;
                     for from in froms.into_iter().filter(|f| f != "scratch") {
-                        // Printed every time, walked once: a cycle ends the walk.
-                        if visited.insert(from.clone()) {
+                        if !next.contains(&from) {
                             next.push(from.clone());
                         }
                         if uniq && !seen.insert(from.clone()) {
@@ -209,16 +211,15 @@ pub fn children(
             let mut lookup = vec![tag];
             let mut visited: HashSet<String> = HashSet::new();
             let mut level = 0;
-            while !lookup.is_empty() && (depth == 0 || level < depth) {
+            while !lookup.is_empty() && (depth == 0 || level < depth) && level <= visited.len() {
                 let mut next = Vec::new();
                 for tag in &lookup {
+                    visited.insert(tag.clone());
                     for kid in kids.get(tag) {
                         if !arches.get(kid).iter().any(|a| supported.contains(a)) {
                             continue;
                         }
-                        if visited.insert(kid.clone()) {
-                            next.push(kid.clone());
-                        }
+                        next.push(kid.clone());
                         if uniq && !seen.insert(kid.clone()) {
                             continue;
                         }

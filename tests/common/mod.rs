@@ -83,3 +83,61 @@ impl Run {
         self
     }
 }
+
+/// A git repository in the test directory, built with git2.
+pub struct GitRepo {
+    pub path: PathBuf,
+    repo: git2::Repository,
+}
+
+impl Test {
+    /// Creates `<test>/<name>` as a git repository.
+    pub fn git_repo(&self, name: &str) -> GitRepo {
+        let path = self.path().join(name);
+        let repo = git2::Repository::init(&path).expect("git init");
+        GitRepo { path, repo }
+    }
+}
+
+impl GitRepo {
+    /// Writes a file in the work tree (creating directories).
+    pub fn file(&self, path: &str, content: &str) -> &GitRepo {
+        let full = self.path.join(path);
+        std::fs::create_dir_all(full.parent().unwrap()).unwrap();
+        std::fs::write(full, content).unwrap();
+        self
+    }
+
+    pub fn remove(&self, path: &str) -> &GitRepo {
+        std::fs::remove_file(self.path.join(path)).unwrap();
+        self
+    }
+
+    /// Commits the whole work tree on the current branch; returns the commit id.
+    pub fn commit(&self, message: &str) -> String {
+        let mut index = self.repo.index().unwrap();
+        index
+            .add_all(["*"], git2::IndexAddOption::DEFAULT, None)
+            .unwrap();
+        index.update_all(["*"], None).unwrap();
+        index.write().unwrap();
+        let tree = self.repo.find_tree(index.write_tree().unwrap()).unwrap();
+        let sig = git2::Signature::new(
+            "Test",
+            "test@example.com",
+            &git2::Time::new(1_700_000_000, 0),
+        )
+        .unwrap();
+        let parent = self.repo.head().ok().and_then(|h| h.peel_to_commit().ok());
+        let parents: Vec<&git2::Commit<'_>> = parent.iter().collect();
+        self.repo
+            .commit(Some("HEAD"), &sig, &sig, message, &tree, &parents)
+            .unwrap()
+            .to_string()
+    }
+
+    /// The `file://` URL of the repository.
+    pub fn url(&self) -> String {
+        format!("file://{}", self.path.display())
+    }
+}
