@@ -15,6 +15,7 @@ use rayon::prelude::*;
 use crate::dockerfile::{self, Scan};
 use crate::error::Error;
 use crate::git::{self, GitCache, Mirror};
+use crate::manifest::validate::clean_path;
 use crate::manifest::{Builder, Entry};
 
 /// What keg knows about one entry on one architecture from its sources.
@@ -84,7 +85,11 @@ impl Sources {
         })?;
         Ok(Sources {
             cache,
-            library: library.to_path_buf(),
+            // Relative GitRepo paths resolve against the library; keep them absolute, so a
+            // plan says exactly what was fetched.
+            library: library
+                .canonicalize()
+                .unwrap_or_else(|_| library.to_path_buf()),
             mirrors,
             memo: Mutex::new(HashMap::new()),
         })
@@ -95,8 +100,14 @@ impl Sources {
     }
 
     fn key(&self, entry: &Entry, arch: &str) -> Key {
+        let url = git::resolve_url(entry.arch_git_repo(arch), &self.library, &self.mirrors);
         Key {
-            url: git::resolve_url(entry.arch_git_repo(arch), &self.library, &self.mirrors),
+            // A local path, cleaned (`/lib/../src` is `/src`).
+            url: if url.starts_with('/') {
+                clean_path(&url)
+            } else {
+                url
+            },
             fetch_ref: entry.arch_git_fetch(arch).to_string(),
             commit: entry.arch_git_commit(arch).to_string(),
             directory: entry.arch_directory(arch).to_string(),
