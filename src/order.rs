@@ -92,26 +92,46 @@ impl Network {
             })
             .min()
             .unwrap_or_default();
-        // Walk the cycle from its earliest member, following edges inside the component.
-        let mut path: Vec<usize> = Vec::new();
+        // The shortest cycle through the earliest member (BFS inside the component;
+        // self-edges only count for a component of one).
         let Some(&start) = component.first() else {
             return Cycle(Vec::new());
         };
-        let mut current = start;
-        loop {
-            path.push(current);
-            let next = self
+        let inside = |from: usize, to: usize| {
+            component.contains(&from)
+                && component.contains(&to)
+                && (from != to || component.len() == 1)
+        };
+        let mut came_from: Vec<Option<usize>> = vec![None; self.names.len()];
+        let mut queue = std::collections::VecDeque::from([start]);
+        let mut last = start;
+        'search: while let Some(node) = queue.pop_front() {
+            let mut next: Vec<usize> = self
                 .edges
                 .iter()
-                .filter(|&&(from, to)| from == current && component.contains(&to))
+                .filter(|&&(from, to)| from == node && inside(from, to))
                 .map(|&(_, to)| to)
-                .filter(|to| *to == start || !path.contains(to))
-                .min_by_key(|to| (*to != start, *to));
-            match next {
-                Some(next) if next != start => current = next,
+                .collect();
+            next.sort_unstable();
+            for to in next {
+                if to == start {
+                    last = node;
+                    break 'search;
+                }
+                if came_from[to].is_none() {
+                    came_from[to] = Some(node);
+                    queue.push_back(to);
+                }
+            }
+        }
+        let mut path = vec![last];
+        while let Some(&node) = path.last() {
+            match came_from[node] {
+                Some(previous) if node != start => path.push(previous),
                 _ => break,
             }
         }
+        path.reverse();
         Cycle(path.into_iter().map(|i| self.names[i].clone()).collect())
     }
 }
