@@ -256,6 +256,35 @@ pub enum Command {
         #[command(flatten)]
         build: BuildArgs,
     },
+    /// Build the plan for real on a Docker engine: every ready node at once, cached nodes
+    /// skipped, a failure stopping only what depends on it
+    Build {
+        #[command(flatten)]
+        repos: RepoArgs,
+        /// Builds at a time [default: the number of CPUs]
+        #[arg(long, short = 'j')]
+        jobs: Option<usize>,
+        /// Print what would happen and the exact commands; change nothing
+        #[arg(long)]
+        dry_run: bool,
+        /// Keep building what does not depend on a failure (the default)
+        #[arg(long, overrides_with = "fail_fast")]
+        keep_going: bool,
+        /// Start no new build after the first failure
+        #[arg(long, overrides_with = "keep_going")]
+        fail_fast: bool,
+        /// When to pull external parent images
+        #[arg(long, value_enum, default_value = "missing")]
+        pull: crate::exec::Pull,
+        /// Tag only the first tag of each entry
+        #[arg(long)]
+        uniq: bool,
+        /// Where every build's full log goes [default: <cache>/logs]
+        #[arg(long)]
+        log_dir: Option<PathBuf>,
+        #[command(flatten)]
+        build: BuildArgs,
+    },
     /// Print the normalized manifests (like `bashbrew cat`)
     Cat {
         #[command(flatten)]

@@ -44,13 +44,13 @@ pub enum Error {
     #[error("{what}: {source}")]
     Git {
         what: String,
-        source: crate::git::GitError,
+        source: Box<crate::git::GitError>,
     },
 
     #[error("{what}: {source}")]
     Context {
         what: String,
-        source: crate::context::ContextError,
+        source: Box<crate::context::ContextError>,
     },
 
     #[error("dependency cycle: {cycle}")]
@@ -58,12 +58,30 @@ pub enum Error {
 
     #[error("failed to resolve argument as repo or tag {arg:?}")]
     Unresolved { arg: String },
+
+    #[error(
+        "no Docker engine answers (`docker version` failed): start one, e.g. with scripts/setup-docker"
+    )]
+    NoEngine,
+
+    #[error("docker: {0}")]
+    Engine(String),
+
+    #[error("interrupted")]
+    Interrupted,
+
+    #[error("{failed} failed, {skipped} skipped")]
+    BuildFailed { failed: usize, skipped: usize },
 }
 
 impl Error {
     /// The process exit code for this error.
     pub fn exit_code(&self) -> i32 {
-        2
+        match self {
+            Error::BuildFailed { .. } => 1,
+            Error::Interrupted => 130,
+            _ => 2,
+        }
     }
 }
 

@@ -19,6 +19,7 @@ pub mod manifest;
 pub mod order;
 pub mod plan;
 pub mod query;
+pub mod report;
 pub mod session;
 pub mod shard;
 pub mod sources;
@@ -141,6 +142,7 @@ pub fn run(cli: cli::Cli) -> Result<(), Error> {
             let repos = load(&session, &repos)?;
             let options = plan::PlanOptions {
                 arches: vec![session.config.arch.clone()],
+                uniq: false,
                 cache_repo: build.cache_repo.trim_end_matches('/').to_string(),
                 build: build.settings()?,
             };
@@ -159,6 +161,35 @@ pub fn run(cli: cli::Cli) -> Result<(), Error> {
                 plan.write_text(&mut out)
             }
             .map_err(Error::Output)?;
+        }
+        Command::Build {
+            repos,
+            jobs,
+            dry_run,
+            keep_going: _,
+            fail_fast,
+            pull,
+            uniq,
+            log_dir,
+            build,
+        } => {
+            let repos = load(&session, &repos)?;
+            let options = exec::BuildOptions {
+                plan: plan::PlanOptions {
+                    arches: vec![session.config.arch.clone()],
+                    uniq,
+                    cache_repo: build.cache_repo.trim_end_matches('/').to_string(),
+                    build: build.settings()?,
+                },
+                jobs: jobs
+                    .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())),
+                dry_run,
+                fail_fast,
+                pull,
+                log_dir: log_dir.unwrap_or_else(|| session.config.cache.join("logs")),
+            };
+            out.flush().map_err(Error::Output)?;
+            exec::build(&session, &repos, &options)?;
         }
         Command::Context { entry, sha256 } => {
             let repos = load(

@@ -180,13 +180,21 @@ pub fn context(
     let cache = session.sources()?.cache();
     let stats = if sha256 {
         let (digest, stats) =
-            crate::context::context_sha256(cache, &source.commit, &source.directory)
-                .map_err(|source| Error::Context { what, source })?;
+            crate::context::context_sha256(cache, &source.commit, &source.directory).map_err(
+                |source| Error::Context {
+                    what,
+                    source: Box::new(source),
+                },
+            )?;
         writeln!(out, "{digest}").map_err(Error::Output)?;
         stats
     } else {
-        crate::context::write_context(cache, &source.commit, &source.directory, &mut *out)
-            .map_err(|source| Error::Context { what, source })?
+        crate::context::write_context(cache, &source.commit, &source.directory, &mut *out).map_err(
+            |source| Error::Context {
+                what,
+                source: Box::new(source),
+            },
+        )?
     };
     for submodule in &stats.submodules {
         eprintln!(

@@ -32,6 +32,8 @@ pub struct Source {
     pub tree: String,
     /// The Dockerfile's parents (empty for oci-import).
     pub scan: Scan,
+    /// SOURCE_DATE_EPOCH: the time of the newest commit that changed the directory.
+    pub source_date_epoch: i64,
 }
 
 impl Source {
@@ -81,7 +83,7 @@ impl Sources {
     pub fn open(cache_dir: &Path, library: &Path, mirrors: Vec<Mirror>) -> Result<Sources, Error> {
         let cache = GitCache::open(cache_dir).map_err(|source| Error::Git {
             what: format!("opening the git cache in {}", cache_dir.display()),
-            source,
+            source: Box::new(source),
         })?;
         Ok(Sources {
             cache,
@@ -125,7 +127,7 @@ impl Sources {
         }
         let fail = |what: String, source| Error::Git {
             what: format!("{id} ({arch}): {what}"),
-            source,
+            source: Box::new(source),
         };
         self.cache
             .ensure_commit(&key.url, &key.fetch_ref, &key.commit)
@@ -134,6 +136,10 @@ impl Sources {
             .cache
             .tree_id(&key.commit, &key.directory)
             .map_err(|e| fail(format!("reading Directory {:?}", key.directory), e))?;
+        let source_date_epoch = self
+            .cache
+            .last_change_time(&key.commit, &key.directory)
+            .map_err(|e| fail(format!("reading the history of {:?}", key.directory), e))?;
         let builder = Builder::parse(key.builder).unwrap_or(Builder::Classic);
         let scan = if builder == Builder::OciImport {
             Scan::default()
@@ -162,6 +168,7 @@ impl Sources {
             builder,
             tree,
             scan,
+            source_date_epoch,
         });
         let mut memo = self.lock_memo();
         Ok(Arc::clone(memo.entry(key).or_insert(source)))
@@ -169,9 +176,9 @@ impl Sources {
 
     /// Resolves many sources in parallel; the first error (in input order) wins, after all
     /// were tried.
-    pub fn resolve_all<'a>(
+    pub fn resolve_all(
         &self,
-        items: &[(String, &'a Entry, String)],
+        items: &[(String, &Entry, String)],
     ) -> Result<Vec<Arc<Source>>, Error> {
         items
             .par_iter()

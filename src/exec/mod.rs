@@ -1,4 +1,416 @@
-//! Build execution: a generic ready queue ([`queue`]) and the Docker engine ([`docker`]).
+//! Build execution: the plan, run for real on a Docker engine.
+//!
+//! [`queue`] is a generic ready queue (longest critical path first) that knows nothing about
+//! Docker; [`docker`] builds argv and asks the engine questions in batches; [`worker`] runs
+//! one build. [`build`] drives them: one listing of local images, pulls of missing external
+//! parents, cached nodes re-tagged without building, then a rayon pool of `--jobs` workers
+//! fed from the queue. Invariants: only this thread prints (workers send events); a failed
+//! node skips exactly its descendants; Ctrl-C or SIGTERM stops handing out work, terminates
+//! the running docker children, waits for them, prints the summary and exits 130.
 
 pub mod docker;
 pub mod queue;
+pub mod worker;
+
+use std::collections::{HashMap, HashSet};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use crate::error::Error;
+use crate::library::Repo;
+use crate::plan::{self, Plan, PlanOptions};
+use crate::report::{Event, Outcome, Reporter};
+use crate::session::Session;
+use docker::{DockerCommand, Engine};
+use queue::DependencyQueue;
+
+/// When external parents are pulled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Pull {
+    Always,
+    Missing,
+    Never,
+}
+
+#[derive(Debug, Clone)]
+pub struct BuildOptions {
+    pub plan: PlanOptions,
+    pub jobs: usize,
+    pub dry_run: bool,
+    pub fail_fast: bool,
+    pub pull: Pull,
+    pub log_dir: PathBuf,
+}
+
+/// Set by the Ctrl-C / SIGTERM handler.
+static INTERRUPTED: AtomicBool = AtomicBool::new(false);
+
+/// Builds `repos`; Ok only when every node is built or cached.
+pub fn build(session: &Session, repos: &[Repo], options: &BuildOptions) -> Result<(), Error> {
+    let engine = Engine::detect().ok_or(Error::NoEngine)?;
+    let list = |engine: &Engine| engine.images().map_err(|e| Error::Engine(e.to_string()));
+    let mut images = list(&engine)?;
+    let mut plan = plan::make(session, repos, &options.plan, Some(&images))?;
+    let n = plan.nodes.len();
+    let mut outcomes: Vec<Option<Outcome>> = vec![None; n];
+    let mut reporter = Reporter::new(plan.nodes.iter().map(|n| n.id.clone()).collect(), 0);
+
+    // External parents, pulled per --pull; never images built in this run.
+    let pulls = pulls(&plan, &images, options.pull);
+    let mut pull_failures: HashMap<String, String> = HashMap::new();
+    for reference in &pulls {
+        let cmd = DockerCommand {
+            env: Default::default(),
+            argv: vec!["docker".into(), "pull".into(), reference.clone()],
+        };
+        if options.dry_run {
+            reporter.line(&format!("would pull {reference}: {}", cmd.display()));
+            continue;
+        }
+        reporter.line(&format!("pull    {reference}"));
+        if let Err(reason) = worker::run_simple(&cmd, None, &INTERRUPTED) {
+            pull_failures.insert(reference.clone(), reason);
+        }
+    }
+    if !options.dry_run && !pulls.is_empty() {
+        // Keys use the pulled images' ids: final, not provisional.
+        images = list(&engine)?;
+        plan = plan::make(session, repos, &options.plan, Some(&images))?;
+    }
+
+    let index: HashMap<&str, usize> = plan
+        .nodes
+        .iter()
+        .enumerate()
+        .map(|(i, n)| (n.id.as_str(), i))
+        .collect();
+    let edges: Vec<(usize, usize)> = plan
+        .nodes
+        .iter()
+        .enumerate()
+        .flat_map(|(child, node)| node.depends_on.iter().map(move |d| (child, d)))
+        .filter_map(|(child, d)| index.get(d.as_str()).map(|&p| (child, p)))
+        .collect();
+    let mut queue = DependencyQueue::new(&vec![1; n], &edges).map_err(|e| Error::Cycle {
+        cycle: e.to_string(),
+    })?;
+
+    // Nodes that are done or doomed before anything runs.
+    let mut retags: Vec<DockerCommand> = Vec::new();
+    for (i, node) in plan.nodes.iter().enumerate() {
+        let failed_parent = node
+            .parents
+            .iter()
+            .find_map(|p| pull_failures.get(&p.reference).map(|r| (p, r)));
+        if let Some(reason) = &node.blocked {
+            outcomes[i] = Some(Outcome::Failed(reason.clone()));
+        } else if let Some((parent, reason)) = failed_parent {
+            outcomes[i] = Some(Outcome::Failed(format!(
+                "pulling {} failed: {reason}",
+                parent.reference
+            )));
+        } else if node.built == Some(true) {
+            outcomes[i] = Some(Outcome::Cached);
+            let id = images.get(&node.cache_tag);
+            for image in &node.images {
+                if images.get(image) != id {
+                    retags.push(DockerCommand {
+                        env: Default::default(),
+                        argv: vec![
+                            "docker".into(),
+                            "tag".into(),
+                            node.cache_tag.clone(),
+                            image.clone(),
+                        ],
+                    });
+                }
+            }
+        }
+    }
+
+    if options.dry_run {
+        return dry_run(&plan, &outcomes, &retags, &reporter);
+    }
+    for cmd in &retags {
+        if let Err(reason) = worker::run_simple(cmd, None, &INTERRUPTED) {
+            return Err(Error::Engine(reason));
+        }
+    }
+    for (i, outcome) in outcomes.clone().iter().enumerate() {
+        match outcome {
+            Some(Outcome::Cached) => {
+                reporter.line(&format!("cached  {}", plan.nodes[i].id));
+                finish(
+                    &mut queue,
+                    &plan,
+                    &mut outcomes,
+                    &reporter,
+                    i,
+                    queue::Outcome::Success,
+                );
+            }
+            Some(Outcome::Failed(reason)) => {
+                reporter.line(&format!("FAILED  {}: {reason}", plan.nodes[i].id));
+                finish(
+                    &mut queue,
+                    &plan,
+                    &mut outcomes,
+                    &reporter,
+                    i,
+                    queue::Outcome::Failed,
+                );
+            }
+            _ => {}
+        }
+    }
+
+    let to_build = outcomes.iter().filter(|o| o.is_none()).count();
+    reporter = Reporter::new(plan.nodes.iter().map(|n| n.id.clone()).collect(), to_build);
+    let run_dir = options
+        .log_dir
+        .join(crate::report::rfc3339(now()).replace(':', ""));
+    std::fs::create_dir_all(&run_dir).map_err(|source| Error::Io {
+        context: "creating the log directory",
+        path: run_dir.clone(),
+        source,
+    })?;
+    install_signal_handler();
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(options.jobs.max(1))
+        .thread_name(|i| format!("keg-build-{i}"))
+        .build()
+        .map_err(|e| Error::Engine(format!("cannot start the worker pool: {e}")))?;
+    let cache = session.sources()?.cache();
+    let (tx, rx) = mpsc::channel::<Event>();
+    let mut running = 0usize;
+    let mut started: HashMap<usize, Instant> = HashMap::new();
+    pool.in_place_scope(|scope| {
+        loop {
+            if INTERRUPTED.load(Ordering::SeqCst) && !queue.is_stopped() {
+                queue.stop();
+                reporter.line("interrupted: stopping the running builds");
+            }
+            while running < options.jobs.max(1) {
+                let Some(i) = queue.pop() else { break };
+                running += 1;
+                started.insert(i, Instant::now());
+                reporter.event(&Event::Started { node: i });
+                let node = &plan.nodes[i];
+                let log = run_dir.join(format!("{}.log", file_name(&node.id)));
+                let tx = tx.clone();
+                let registry_push = registry_push(node, &options.plan);
+                scope.spawn(move |_| {
+                    let start = Instant::now();
+                    let context = worker::ContextSource {
+                        cache,
+                        commit: &node.git_commit,
+                        directory: &node.directory,
+                    };
+                    let mut result =
+                        worker::run_build(i, &node.command, context, &log, &tx, &INTERRUPTED);
+                    if let (Ok(()), Some(push)) = (&result, registry_push) {
+                        result = worker::run_simple(&push, Some(&log), &INTERRUPTED)
+                            .map_err(|e| format!("pushing the registry cache failed: {e}"));
+                    }
+                    let elapsed = start.elapsed();
+                    let event = match result {
+                        Ok(()) => Event::Built { node: i, elapsed },
+                        Err(reason) => Event::Failed {
+                            node: i,
+                            elapsed,
+                            reason,
+                            tail: worker::tail(&log, worker::TAIL_LINES),
+                            log: log.display().to_string(),
+                        },
+                    };
+                    let _ = tx.send(event);
+                });
+            }
+            // Nothing running and nothing ready: the queue is done, stopped, or every
+            // remaining node was skipped.
+            if running == 0 {
+                break;
+            }
+            let event = match rx.recv_timeout(Duration::from_millis(100)) {
+                Ok(event) => event,
+                Err(_) => continue,
+            };
+            reporter.event(&event);
+            match event {
+                Event::Built { node, elapsed } => {
+                    running -= 1;
+                    outcomes[node] = Some(Outcome::Built(elapsed));
+                    finish(
+                        &mut queue,
+                        &plan,
+                        &mut outcomes,
+                        &reporter,
+                        node,
+                        queue::Outcome::Success,
+                    );
+                }
+                Event::Failed { node, reason, .. } => {
+                    running -= 1;
+                    let interrupted = INTERRUPTED.load(Ordering::SeqCst);
+                    outcomes[node] = Some(if interrupted {
+                        Outcome::Failed("interrupted".to_string())
+                    } else {
+                        Outcome::Failed(reason)
+                    });
+                    finish(
+                        &mut queue,
+                        &plan,
+                        &mut outcomes,
+                        &reporter,
+                        node,
+                        queue::Outcome::Failed,
+                    );
+                    if options.fail_fast && !queue.is_stopped() {
+                        queue.stop();
+                        reporter.line("--fail-fast: no new builds are started");
+                    }
+                }
+                Event::Started { .. } | Event::Step { .. } => {}
+            }
+            let c = queue.counts();
+            reporter.counts(&format!(
+                "{} running, {} failed, {} skipped",
+                c.running, c.failed, c.skipped
+            ));
+        }
+    });
+
+    let outcomes: Vec<Outcome> = outcomes
+        .into_iter()
+        .map(|o| o.unwrap_or(Outcome::NotStarted))
+        .collect();
+    reporter.summary(&outcomes);
+    if INTERRUPTED.load(Ordering::SeqCst) {
+        return Err(Error::Interrupted);
+    }
+    let failed = outcomes
+        .iter()
+        .filter(|o| matches!(o, Outcome::Failed(_)))
+        .count();
+    let skipped = outcomes
+        .iter()
+        .filter(|o| matches!(o, Outcome::Skipped(_) | Outcome::NotStarted))
+        .count();
+    if failed + skipped > 0 {
+        return Err(Error::BuildFailed { failed, skipped });
+    }
+    Ok(())
+}
+
+/// Marks a node finished in the queue and records what it skipped.
+fn finish(
+    queue: &mut DependencyQueue,
+    plan: &Plan,
+    outcomes: &mut [Option<Outcome>],
+    reporter: &Reporter,
+    node: usize,
+    outcome: queue::Outcome,
+) {
+    let Ok(skipped) = queue.finish(node, outcome) else {
+        return;
+    };
+    for s in skipped {
+        let reason = format!(
+            "depends on {}, which failed",
+            plan.nodes[s.failed_ancestor].id
+        );
+        reporter.line(&format!("skipped {}: {reason}", plan.nodes[s.node].id));
+        outcomes[s.node] = Some(Outcome::Skipped(reason));
+    }
+}
+
+/// The external parents to pull before building.
+fn pulls(plan: &Plan, images: &HashMap<String, String>, pull: Pull) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    let mut seen = HashSet::new();
+    for node in &plan.nodes {
+        for parent in node
+            .parents
+            .iter()
+            .filter(|p| p.node.is_none() && p.reference != "scratch")
+        {
+            let wanted = match pull {
+                Pull::Always => true,
+                Pull::Missing => !images.contains_key(&parent.reference),
+                Pull::Never => false,
+            };
+            if wanted && seen.insert(parent.reference.clone()) {
+                out.push(parent.reference.clone());
+            }
+        }
+    }
+    out
+}
+
+/// With the docker driver, a BuildKit node's registry cache is pushed as an image.
+fn registry_push(node: &plan::Node, options: &PlanOptions) -> Option<DockerCommand> {
+    (options.build.registry_cache
+        && options.build.builder.is_none()
+        && node.builder == crate::manifest::Builder::Buildkit)
+        .then(|| DockerCommand {
+            env: Default::default(),
+            argv: vec!["docker".into(), "push".into(), node.cache_ref.clone()],
+        })
+}
+
+fn dry_run(
+    plan: &Plan,
+    outcomes: &[Option<Outcome>],
+    retags: &[DockerCommand],
+    reporter: &Reporter,
+) -> Result<(), Error> {
+    for cmd in retags {
+        reporter.line(&format!("would tag: {}", cmd.display()));
+    }
+    for &i in &plan.order_indexes() {
+        let node = &plan.nodes[i];
+        match &outcomes[i] {
+            Some(Outcome::Cached) => {
+                reporter.line(&format!("cached  {} ({})", node.id, node.cache_tag))
+            }
+            Some(Outcome::Failed(reason)) => {
+                reporter.line(&format!("FAILS   {}: {reason}", node.id))
+            }
+            _ => reporter.line(&format!(
+                "build   {}\n        context: {} at {}:{}\n        {}",
+                node.id,
+                node.git_url,
+                &node.git_commit[..12.min(node.git_commit.len())],
+                node.directory,
+                node.command.display()
+            )),
+        }
+    }
+    Ok(())
+}
+
+fn install_signal_handler() {
+    // A second install (e.g. in tests running builds in one process) keeps the first.
+    let _ = ctrlc::set_handler(|| INTERRUPTED.store(true, Ordering::SeqCst));
+}
+
+fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
+}
+
+/// A node id as a file name.
+fn file_name(id: &str) -> String {
+    id.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "-_.".contains(c) {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}

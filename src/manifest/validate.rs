@@ -321,7 +321,17 @@ impl Validator<'_> {
         }
         let mut kept = Vec::new();
         for item in items {
-            if item.text.is_empty() {
+            if let Some(line_break) = item.text.find('\n') {
+                let span = self.index.span(item.offset, line_break);
+                self.error(
+                    span,
+                    format!(
+                        "invalid {} value {:?}: one item spans two lines; expected a comma between items",
+                        field.name,
+                        item.text.replace('\n', " ")
+                    ),
+                );
+            } else if item.text.is_empty() {
                 let span = self.index.span(item.offset, 0);
                 self.error(
                     span,

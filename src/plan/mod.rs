@@ -87,6 +87,8 @@ pub struct Parent {
 #[derive(Debug, Clone)]
 pub struct PlanOptions {
     pub arches: Vec<String>,
+    /// Tag only each entry's first tag (`--uniq`).
+    pub uniq: bool,
     pub cache_repo: String,
     pub build: BuildSettings,
 }
@@ -273,9 +275,19 @@ fn node(
         &source.file,
         &slot.arch,
     );
-    let image_refs = node_images(config, slot);
+    let mut image_refs = node_images(config, slot);
+    if options.uniq {
+        image_refs.truncate(1);
+    }
     let mut tags = vec![cache_tag.clone()];
     tags.extend(image_refs.iter().cloned());
+    // With the docker driver a registry cache travels inline in an image pushed to the ref.
+    if options.build.registry_cache
+        && options.build.builder.is_none()
+        && source.builder == Builder::Buildkit
+    {
+        tags.push(cache_ref.clone());
+    }
     let labels = vec![
         (
             "org.opencontainers.image.source".to_string(),
@@ -294,7 +306,7 @@ fn node(
             tags,
             cache_ref: &cache_ref,
             labels,
-            source_date_epoch: None,
+            source_date_epoch: Some(source.source_date_epoch),
         },
         &options.build,
     );

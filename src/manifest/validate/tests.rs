@@ -188,6 +188,10 @@ fn error_positions() {
             vec![(4, 9, "empty item")],
         ),
         (
+            format!("{HEAD}\nTags: a\n  b\nGitCommit: {C1}\n"),
+            vec![(4, 7, "one item spans two lines")],
+        ),
+        (
             format!("{HEAD}\nTags: a\nArchitectures: amd64, arm64\nGitCommit: {C1}\n"),
             vec![(5, 23, "invalid Architectures value \"arm64\"")],
         ),
