@@ -30,8 +30,8 @@ use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use git2::{
-    AutotagOption, Commit, ErrorCode, FetchOptions, FetchPrune, Oid, Reference,
-    Repository, RepositoryInitOptions, Tree,
+    AutotagOption, Commit, ErrorCode, FetchOptions, FetchPrune, Oid, Reference, Repository,
+    RepositoryInitOptions, Tree,
 };
 use sha2::{Digest, Sha256};
 
@@ -181,13 +181,14 @@ pub fn parse_mirrors(list: &str) -> Result<Vec<Mirror>, GitError> {
 /// `[user@]host:path`) is resolved against `base_dir`, the library directory — a keg
 /// extension letting a library point at repositories beside it.
 pub fn resolve_url(url: &str, base_dir: &Path, mirrors: &[Mirror]) -> String {
-    let best = mirrors
-        .iter()
-        .filter(|m| url.starts_with(&m.prefix))
-        .fold(None::<&Mirror>, |best, m| match best {
-            Some(b) if b.prefix.len() >= m.prefix.len() => Some(b),
-            _ => Some(m),
-        });
+    let best =
+        mirrors
+            .iter()
+            .filter(|m| url.starts_with(&m.prefix))
+            .fold(None::<&Mirror>, |best, m| match best {
+                Some(b) if b.prefix.len() >= m.prefix.len() => Some(b),
+                _ => Some(m),
+            });
     if let Some(m) = best {
         return format!("{}{}", m.replacement, &url[m.prefix.len()..]);
     }
@@ -280,7 +281,9 @@ impl GitCache {
         let _lock = self.lock()?;
         self.with_repo(|repo| {
             // Another thread or process may have fetched it while we waited for the lock.
-            repo.odb().and_then(|odb| odb.refresh()).map_err(self.err())?;
+            repo.odb()
+                .and_then(|odb| odb.refresh())
+                .map_err(self.err())?;
             if repo.find_commit(oid).is_ok() {
                 self.pin(repo, oid)?;
                 return Ok(Fetched::AlreadyPresent);
@@ -493,11 +496,8 @@ impl GitCache {
     }
 
     fn warn_if_unauthenticated(&self, url: &str) {
-        if url.starts_with("git://") && lock_ignoring_poison(&self.warned).insert(url.to_owned())
-        {
-            eprintln!(
-                "warning: {url} uses the unauthenticated git:// protocol; prefer https://"
-            );
+        if url.starts_with("git://") && lock_ignoring_poison(&self.warned).insert(url.to_owned()) {
+            eprintln!("warning: {url} uses the unauthenticated git:// protocol; prefer https://");
         }
     }
 }
@@ -516,8 +516,8 @@ fn create(path: &Path) -> Result<Repository, GitError> {
     if let Ok(repo) = Repository::open_bare(path) {
         return Ok(repo);
     }
-    let repo = Repository::init_opts(path, RepositoryInitOptions::new().bare(true))
-        .map_err(open_err)?;
+    let repo =
+        Repository::init_opts(path, RepositoryInitOptions::new().bare(true)).map_err(open_err)?;
     let mut config = repo.config().map_err(open_err)?;
     for (key, value) in [
         ("gc.auto", "0"),

@@ -56,7 +56,10 @@ impl Drop for Names {
 }
 
 fn docker(args: &[&str]) -> String {
-    let out = Command::new("docker").args(args).output().expect("docker client");
+    let out = Command::new("docker")
+        .args(args)
+        .output()
+        .expect("docker client");
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
@@ -83,7 +86,11 @@ fn results(run: &Run) -> BTreeMap<String, String> {
         if in_table {
             let mut parts = line.split_whitespace();
             if let (Some(id), Some(result)) = (parts.next(), parts.next()) {
-                let result = if result == "not" { "not started" } else { result };
+                let result = if result == "not" {
+                    "not started"
+                } else {
+                    result
+                };
                 out.insert(id.to_string(), result.to_string());
             }
         }
@@ -106,8 +113,14 @@ fn library(test: &str) -> Library {
     let base = n.repo("base");
     let app = n.repo("app");
     let one = t.git_repo("one");
-    one.file("base/Dockerfile", &format!("FROM {BASE}\nRUN echo base > /base.txt\nCMD [\"cat\", \"/base.txt\"]\n"))
-        .file("base2/Dockerfile", &format!("FROM {BASE}\nRUN echo base2 > /base2.txt\nCMD [\"cat\", \"/base2.txt\"]\n"));
+    one.file(
+        "base/Dockerfile",
+        &format!("FROM {BASE}\nRUN echo base > /base.txt\nCMD [\"cat\", \"/base.txt\"]\n"),
+    )
+    .file(
+        "base2/Dockerfile",
+        &format!("FROM {BASE}\nRUN echo base2 > /base2.txt\nCMD [\"cat\", \"/base2.txt\"]\n"),
+    );
     let two = t.git_repo("two");
     two.file(
         "app/Dockerfile",
@@ -140,19 +153,44 @@ impl Library {
     fn commit_all(&self) {
         let [one, two, three] = &self.repos;
         let (c1, c2, c3) = (one.commit("c"), two.commit("c"), three.commit("c"));
-        let m = |name: &str, text: String| self.t.manifest(&self.n.repo(name), &format!("Maintainers: T (@t)\n{text}"));
-        m("base", format!("GitRepo: {}\nGitCommit: {c1}\n\nTags: 1, latest\nDirectory: base\nBuilder: classic\n", one.url()));
-        m("base2", format!("GitRepo: {}\nGitCommit: {c1}\n\nTags: 1\nDirectory: base2\nBuilder: buildkit\n", one.url()));
+        let m = |name: &str, text: String| {
+            self.t
+                .manifest(&self.n.repo(name), &format!("Maintainers: T (@t)\n{text}"))
+        };
+        m(
+            "base",
+            format!(
+                "GitRepo: {}\nGitCommit: {c1}\n\nTags: 1, latest\nDirectory: base\nBuilder: classic\n",
+                one.url()
+            ),
+        );
+        m(
+            "base2",
+            format!(
+                "GitRepo: {}\nGitCommit: {c1}\n\nTags: 1\nDirectory: base2\nBuilder: buildkit\n",
+                one.url()
+            ),
+        );
         m(
             "app",
-            format!("GitRepo: ../two\nGitCommit: {c2}\n\nTags: 1, latest\nDirectory: app\nBuilder: buildkit\n\nTags: classic\nDirectory: classic\n"),
+            format!(
+                "GitRepo: ../two\nGitCommit: {c2}\n\nTags: 1, latest\nDirectory: app\nBuilder: buildkit\n\nTags: classic\nDirectory: classic\n"
+            ),
         );
-        m("fail", format!("GitRepo: ../two\nGitCommit: {c2}\n\nTags: 1\nDirectory: fail\n"));
+        m(
+            "fail",
+            format!("GitRepo: ../two\nGitCommit: {c2}\n\nTags: 1\nDirectory: fail\n"),
+        );
         m(
             "tool",
-            format!("GitRepo: ../three\nGitCommit: {c3}\nBuilder: buildkit\n\nTags: 1\nDirectory: tool\n\nTags: 2\nDirectory: tool2\n"),
+            format!(
+                "GitRepo: ../three\nGitCommit: {c3}\nBuilder: buildkit\n\nTags: 1\nDirectory: tool\n\nTags: 2\nDirectory: tool2\n"
+            ),
         );
-        m("after", format!("GitRepo: ../three\nGitCommit: {c3}\n\nTags: 1\nDirectory: after-fail\n"));
+        m(
+            "after",
+            format!("GitRepo: ../three\nGitCommit: {c3}\n\nTags: 1\nDirectory: after-fail\n"),
+        );
     }
 
     fn build(&self, extra: &[&str]) -> Run {
@@ -168,7 +206,10 @@ impl Library {
     }
 
     fn ok_repos(&self) -> Vec<String> {
-        ["base", "base2", "app", "tool"].iter().map(|r| self.n.repo(r)).collect()
+        ["base", "base2", "app", "tool"]
+            .iter()
+            .map(|r| self.n.repo(r))
+            .collect()
     }
 }
 
@@ -194,8 +235,15 @@ fn builds_isolate_failures_cache_and_rebuild_exactly_what_changed() {
     .map(|(k, v)| (k, v.to_string()))
     .collect();
     assert_eq!(results(&first), want, "{}", first.stdout);
-    assert!(first.stdout.contains("failing on purpose"), "a failure prints its log's last lines");
-    assert!(first.stdout.contains(&format!("depends on {}, which failed", lib.id("fail", "1"))));
+    assert!(
+        first.stdout.contains("failing on purpose"),
+        "a failure prints its log's last lines"
+    );
+    assert!(
+        first
+            .stdout
+            .contains(&format!("depends on {}, which failed", lib.id("fail", "1")))
+    );
 
     // Every image exists under every tag and runs.
     let runs = [
@@ -218,7 +266,11 @@ fn builds_isolate_failures_cache_and_rebuild_exactly_what_changed() {
     let mut args: Vec<&str> = repos.iter().map(String::as_str).collect();
     let second = lib.build(&args);
     assert_eq!(second.code, 0, "{second:#?}");
-    assert!(results(&second).values().all(|r| r == "cached"), "{}", second.stdout);
+    assert!(
+        results(&second).values().all(|r| r == "cached"),
+        "{}",
+        second.stdout
+    );
 
     // 3. One Dockerfile changed: exactly it and its descendants are rebuilt.
     lib.repos[1].file(
@@ -228,9 +280,19 @@ fn builds_isolate_failures_cache_and_rebuild_exactly_what_changed() {
     lib.commit_all();
     let third = lib.build(&args);
     assert_eq!(third.code, 0, "{third:#?}");
-    let rebuilt: Vec<String> = results(&third).into_iter().filter(|(_, r)| r == "built").map(|(id, _)| id).collect();
-    assert_eq!(rebuilt, [lib.id("app", "1"), lib.id("tool", "1"), lib.id("tool", "2")]);
-    assert_eq!(docker(&["run", "--rm", &format!("{}:2", lib.n.repo("tool"))]).trim(), "app v2");
+    let rebuilt: Vec<String> = results(&third)
+        .into_iter()
+        .filter(|(_, r)| r == "built")
+        .map(|(id, _)| id)
+        .collect();
+    assert_eq!(
+        rebuilt,
+        [lib.id("app", "1"), lib.id("tool", "1"), lib.id("tool", "2")]
+    );
+    assert_eq!(
+        docker(&["run", "--rm", &format!("{}:2", lib.n.repo("tool"))]).trim(),
+        "app v2"
+    );
 
     // 4. A dry run changes nothing and shows the argv.
     args.push("--dry-run");
@@ -269,13 +331,19 @@ fn interrupt_leaves_no_docker_build_behind() {
     }
     let status = child.wait().unwrap();
     assert_eq!(status.code(), Some(130));
-    assert!(!pgrep(&repo), "a docker process for {repo} survived the interrupt");
+    assert!(
+        !pgrep(&repo),
+        "a docker process for {repo} survived the interrupt"
+    );
     let images = docker(&["image", "ls", "--format", "{{.Repository}}"]);
     assert!(!images.contains(&repo), "an interrupted build must not tag");
 }
 
 fn pgrep(pattern: &str) -> bool {
-    Command::new("pgrep").args(["-f", pattern]).output().is_ok_and(|o| o.status.success())
+    Command::new("pgrep")
+        .args(["-f", pattern])
+        .output()
+        .is_ok_and(|o| o.status.success())
 }
 
 #[test]
@@ -286,15 +354,28 @@ fn registry_cache_round_trip() {
     let t = Test::new();
     let n = Names::new("cache");
     let r = t.git_repo("src");
-    r.file("c/Dockerfile", &format!("FROM {BASE}\nRUN echo expensive > /e.txt\nCMD [\"cat\", \"/e.txt\"]\n"));
+    r.file(
+        "c/Dockerfile",
+        &format!("FROM {BASE}\nRUN echo expensive > /e.txt\nCMD [\"cat\", \"/e.txt\"]\n"),
+    );
     let c = r.commit("c");
     let repo = n.repo("c");
     t.manifest(&repo, &format!("Maintainers: T (@t)\nGitRepo: ../src\nGitCommit: {c}\n\nTags: 1\nDirectory: c\nBuilder: buildkit\n"));
-    let registry = std::env::var("KEG_TEST_REGISTRY").unwrap_or_else(|_| "127.0.0.1:5000".to_string());
+    let registry =
+        std::env::var("KEG_TEST_REGISTRY").unwrap_or_else(|_| "127.0.0.1:5000".to_string());
     let cache_repo = format!("{registry}/{}/cache", n.prefix);
     let logs = t.path().join("logs");
     let build = || {
-        t.run(&["build", "--pull", "never", "--cache-repo", &cache_repo, "--log-dir", logs.to_str().unwrap(), &repo])
+        t.run(&[
+            "build",
+            "--pull",
+            "never",
+            "--cache-repo",
+            &cache_repo,
+            "--log-dir",
+            logs.to_str().unwrap(),
+            &repo,
+        ])
     };
     let first = build();
     assert_eq!(first.code, 0, "{first:#?}");
@@ -308,9 +389,20 @@ fn registry_cache_round_trip() {
     let second = build();
     assert_eq!(second.code, 0, "{second:#?}");
     assert_eq!(results(&second).values().collect::<Vec<_>>(), ["built"]);
-    let log = std::fs::read_dir(&logs).unwrap().flatten().flat_map(|run| std::fs::read_dir(run.path()).unwrap().flatten()).next().unwrap();
+    let log = std::fs::read_dir(&logs)
+        .unwrap()
+        .flatten()
+        .flat_map(|run| std::fs::read_dir(run.path()).unwrap().flatten())
+        .next()
+        .unwrap();
     let text = std::fs::read_to_string(log.path()).unwrap();
     assert!(text.contains("importing cache manifest from"), "{text}");
-    assert!(text.contains("RUN echo expensive > /e.txt") && text.contains("CACHED"), "{text}");
-    assert_eq!(docker(&["run", "--rm", &format!("{repo}:1")]).trim(), "expensive");
+    assert!(
+        text.contains("RUN echo expensive > /e.txt") && text.contains("CACHED"),
+        "{text}"
+    );
+    assert_eq!(
+        docker(&["run", "--rm", &format!("{repo}:1")]).trim(),
+        "expensive"
+    );
 }

@@ -13,9 +13,7 @@ use std::time::{Duration, Instant};
 
 use git2::{IndexEntry, IndexTime, Oid, Repository, Signature, Time};
 use keg::context::{ContextError, context_sha256, write_context};
-use keg::git::{
-    Fetched, GitCache, GitError, Mirror, parse_mirror, parse_mirrors, resolve_url,
-};
+use keg::git::{Fetched, GitCache, GitError, Mirror, parse_mirror, parse_mirrors, resolve_url};
 use tempfile::TempDir;
 
 const T1: i64 = 1_600_000_000;
@@ -88,14 +86,18 @@ fn tree(repo: &Repository, nodes: &[(&str, Node)]) -> Oid {
 
 fn commit(repo: &Repository, update: Option<&str>, tree: Oid, parents: &[Oid], time: i64) -> Oid {
     let tree = repo.find_tree(tree).unwrap();
-    let parents: Vec<_> = parents.iter().map(|p| repo.find_commit(*p).unwrap()).collect();
+    let parents: Vec<_> = parents
+        .iter()
+        .map(|p| repo.find_commit(*p).unwrap())
+        .collect();
     let parents: Vec<_> = parents.iter().collect();
     let sig = signature(time);
     repo.commit(update, &sig, &sig, "test", &tree, &parents)
         .unwrap()
 }
 
-const LONG_DIR: &str = "app/a-directory-with-a-rather-long-name-to-push-paths-past-one-hundred-bytes";
+const LONG_DIR: &str =
+    "app/a-directory-with-a-rather-long-name-to-push-paths-past-one-hundred-bytes";
 
 fn upstream() -> Upstream {
     let dir = TempDir::new().unwrap();
@@ -116,7 +118,10 @@ fn upstream() -> Upstream {
             ("app/a-b", Node::File(b"a-b\n")),
             ("app/a0", Node::File(b"")),
             ("app/link", Node::Link("a.txt")),
-            ("app/sub", Node::Gitlink(Oid::from_str(&"1".repeat(40)).unwrap())),
+            (
+                "app/sub",
+                Node::Gitlink(Oid::from_str(&"1".repeat(40)).unwrap()),
+            ),
             ("app/deep/x/y/z.txt", Node::File(b"deep\n")),
             ("other/file", Node::File(other)),
         ]
@@ -168,7 +173,11 @@ fn git(dir: &Path, args: &[&str]) -> Vec<u8> {
         .args(args)
         .output()
         .unwrap();
-    assert!(out.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     out.stdout
 }
 
@@ -201,8 +210,14 @@ fn resolve_url_forms() {
         assert_eq!(resolve_url(url, base, &[]), url);
     }
     assert_eq!(resolve_url("busybox", base, &[]), "/srv/library/busybox");
-    assert_eq!(resolve_url("./repos/a:b", base, &[]), "/srv/library/repos/a:b");
-    assert_eq!(resolve_url("../repos/x", base, &[]), "/srv/library/../repos/x");
+    assert_eq!(
+        resolve_url("./repos/a:b", base, &[]),
+        "/srv/library/repos/a:b"
+    );
+    assert_eq!(
+        resolve_url("../repos/x", base, &[]),
+        "/srv/library/../repos/x"
+    );
 }
 
 #[test]
@@ -215,7 +230,10 @@ fn mirrors_parse_and_longest_prefix_wins() {
         }
     );
     for bad in ["no-equals", "=/x", "https://x/="] {
-        assert!(matches!(parse_mirror(bad), Err(GitError::InvalidMirror { .. })), "{bad}");
+        assert!(
+            matches!(parse_mirror(bad), Err(GitError::InvalidMirror { .. })),
+            "{bad}"
+        );
     }
     let mirrors = parse_mirrors(
         "https://github.com/=/m/gh/, https://github.com/docker-library/=file:///m/dl/,,",
@@ -224,7 +242,11 @@ fn mirrors_parse_and_longest_prefix_wins() {
     assert_eq!(mirrors.len(), 2);
     let base = Path::new("/lib");
     assert_eq!(
-        resolve_url("https://github.com/docker-library/busybox.git", base, &mirrors),
+        resolve_url(
+            "https://github.com/docker-library/busybox.git",
+            base,
+            &mirrors
+        ),
         "file:///m/dl/busybox.git"
     );
     assert_eq!(
@@ -243,9 +265,15 @@ fn mirrored_url_fetches_offline() {
     let up = upstream();
     let (_d, cache) = cache();
     let mirrors = [parse_mirror(&format!("https://example.com/={}/", up.root.display())).unwrap()];
-    let url = resolve_url("https://example.com/upstream", Path::new("/nowhere"), &mirrors);
+    let url = resolve_url(
+        "https://example.com/upstream",
+        Path::new("/nowhere"),
+        &mirrors,
+    );
     assert_eq!(
-        cache.ensure_commit(&url, "refs/heads/main", &s(up.c2)).unwrap(),
+        cache
+            .ensure_commit(&url, "refs/heads/main", &s(up.c2))
+            .unwrap(),
         Fetched::ById
     );
 }
@@ -265,14 +293,21 @@ fn fetch_by_file_url_then_present_without_network() {
     let (_d, cache) = cache();
     assert!(!cache.has_commit(&s(up.c1)));
     assert_eq!(
-        cache.ensure_commit(&up.url(), "refs/heads/main", &s(up.c1)).unwrap(),
+        cache
+            .ensure_commit(&up.url(), "refs/heads/main", &s(up.c1))
+            .unwrap(),
         Fetched::ById
     );
     assert!(cache.has_commit(&s(up.c1)));
     let repo = Repository::open_bare(cache.repo_path()).unwrap();
-    let pin = repo.find_reference(&format!("refs/keg/commits/{}", up.c1)).unwrap();
+    let pin = repo
+        .find_reference(&format!("refs/keg/commits/{}", up.c1))
+        .unwrap();
     assert_eq!(pin.target(), Some(up.c1));
-    assert!(repo.remotes().unwrap().is_empty(), "no remote is written to config");
+    assert!(
+        repo.remotes().unwrap().is_empty(),
+        "no remote is written to config"
+    );
     assert!(repo.find_reference("refs/keg/tmp/fetch").is_err());
     let mut config = repo.config().unwrap();
     assert_eq!(config.snapshot().unwrap().get_str("gc.auto").unwrap(), "0");
@@ -280,16 +315,23 @@ fn fetch_by_file_url_then_present_without_network() {
     // The source disappears: a present commit needs no network.
     std::fs::remove_dir_all(&up.path).unwrap();
     assert_eq!(
-        cache.ensure_commit(&up.url(), "refs/heads/main", &s(up.c1)).unwrap(),
+        cache
+            .ensure_commit(&up.url(), "refs/heads/main", &s(up.c1))
+            .unwrap(),
         Fetched::AlreadyPresent
     );
     // And a fresh handle on the same cache directory sees it too.
     let again = GitCache::open(cache.repo_path().parent().unwrap()).unwrap();
     assert_eq!(
-        again.ensure_commit(&up.url(), "refs/heads/main", &s(up.c1)).unwrap(),
+        again
+            .ensure_commit(&up.url(), "refs/heads/main", &s(up.c1))
+            .unwrap(),
         Fetched::AlreadyPresent
     );
-    assert_eq!(again.read_file(&s(up.c1), "Dockerfile").unwrap(), b"FROM scratch\n");
+    assert_eq!(
+        again.read_file(&s(up.c1), "Dockerfile").unwrap(),
+        b"FROM scratch\n"
+    );
 }
 
 #[test]
@@ -300,7 +342,9 @@ fn fetch_by_relative_path() {
     assert_eq!(url, up.path.to_string_lossy());
     // c3 is not on main, but the server sends it when asked for its id.
     assert_eq!(
-        cache.ensure_commit(&url, "refs/heads/main", &s(up.c3)).unwrap(),
+        cache
+            .ensure_commit(&url, "refs/heads/main", &s(up.c3))
+            .unwrap(),
         Fetched::ById
     );
     // libgit2's local transport sends everything reachable from the advertised refs.
@@ -317,20 +361,29 @@ fn missing_commit_and_bad_arguments_are_clear_errors() {
     let up = upstream();
     let (_d, cache) = cache();
     let absent = "0123456789abcdef0123456789abcdef01234567";
-    let err = cache.ensure_commit(&up.url(), "refs/heads/main", absent).unwrap_err();
+    let err = cache
+        .ensure_commit(&up.url(), "refs/heads/main", absent)
+        .unwrap_err();
     assert!(matches!(err, GitError::CommitNotOnRef { .. }), "{err:?}");
     let msg = err.to_string();
-    assert!(msg.contains(absent) && msg.contains(&up.url()) && msg.contains("refs/heads/main"), "{msg}");
+    assert!(
+        msg.contains(absent) && msg.contains(&up.url()) && msg.contains("refs/heads/main"),
+        "{msg}"
+    );
     assert!(!cache.has_commit(absent));
 
     // A commit on no ref at all: libgit2 only sends objects reachable from advertised refs.
-    let err = cache.ensure_commit(&up.url(), "refs/heads/main", &s(up.dangling)).unwrap_err();
+    let err = cache
+        .ensure_commit(&up.url(), "refs/heads/main", &s(up.dangling))
+        .unwrap_err();
     match &err {
         GitError::CommitNotOnRef { by_id, .. } => assert!(!by_id.is_empty()),
         other => panic!("unexpected {other:?}"),
     }
 
-    let err = cache.ensure_commit(&up.url(), "refs/heads/nope", absent).unwrap_err();
+    let err = cache
+        .ensure_commit(&up.url(), "refs/heads/nope", absent)
+        .unwrap_err();
     assert!(matches!(err, GitError::MissingRemoteRef { .. }), "{err:?}");
     assert!(err.to_string().contains("refs/heads/nope"));
 
@@ -374,7 +427,11 @@ fn git_daemon(base: &Path) -> Option<Daemon> {
         eprintln!("git daemon is not installed; skipping");
         return None;
     }
-    let port = TcpListener::bind("127.0.0.1:0").ok()?.local_addr().ok()?.port();
+    let port = TcpListener::bind("127.0.0.1:0")
+        .ok()?
+        .local_addr()
+        .ok()?
+        .port();
     let child = Command::new("git")
         .arg("daemon")
         .arg("--reuseaddr")
@@ -405,7 +462,9 @@ fn server_refusing_commit_ids_falls_back_to_the_fetch_ref() {
     let (_d, cache) = cache();
     // git daemon does not allow fetching unadvertised ids: only the ref gets c3.
     assert_eq!(
-        cache.ensure_commit(&url, "refs/heads/feature", &s(up.c3)).unwrap(),
+        cache
+            .ensure_commit(&url, "refs/heads/feature", &s(up.c3))
+            .unwrap(),
         Fetched::ViaRef
     );
     let repo = Repository::open_bare(cache.repo_path()).unwrap();
@@ -418,7 +477,9 @@ fn server_refusing_commit_ids_falls_back_to_the_fetch_ref() {
     assert!(tracking[0].ends_with("/heads/feature"), "{tracking:?}");
     // c1 is an ancestor of c3, so it is present now.
     assert_eq!(
-        cache.ensure_commit(&url, "refs/heads/main", &s(up.c1)).unwrap(),
+        cache
+            .ensure_commit(&url, "refs/heads/main", &s(up.c1))
+            .unwrap(),
         Fetched::AlreadyPresent
     );
     // The dangling commit is reachable from no ref: a clear error with what git said.
@@ -455,15 +516,23 @@ fn concurrent_threads_and_caches_share_one_directory() {
                 let mut results = Vec::new();
                 for k in 0..commits.len() {
                     let c = commits[(k + i) % commits.len()];
-                    let r = cache.ensure_commit(&up.url(), "refs/heads/main", &s(c)).unwrap();
-                    assert_eq!(cache.read_file(&s(c), "Dockerfile").unwrap(), b"FROM scratch\n");
+                    let r = cache
+                        .ensure_commit(&up.url(), "refs/heads/main", &s(c))
+                        .unwrap();
+                    assert_eq!(
+                        cache.read_file(&s(c), "Dockerfile").unwrap(),
+                        b"FROM scratch\n"
+                    );
                     results.push(r);
                 }
                 results
             })
         })
         .collect();
-    let results: Vec<Fetched> = handles.into_iter().flat_map(|h| h.join().unwrap()).collect();
+    let results: Vec<Fetched> = handles
+        .into_iter()
+        .flat_map(|h| h.join().unwrap())
+        .collect();
     assert!(results.iter().all(|r| *r != Fetched::ViaRef));
     // Each commit is fetched at most once, and c4 brings the others along.
     let fetched = results.iter().filter(|r| **r == Fetched::ById).count();
@@ -484,7 +553,9 @@ fn child_process_fetch() {
     let parts: Vec<&str> = spec.split('|').collect();
     let cache = GitCache::open(Path::new(parts[0])).unwrap();
     for commit in &parts[2..] {
-        cache.ensure_commit(parts[1], "refs/heads/main", commit).unwrap();
+        cache
+            .ensure_commit(parts[1], "refs/heads/main", commit)
+            .unwrap();
         assert!(cache.has_commit(commit));
     }
 }
@@ -520,7 +591,9 @@ fn concurrent_processes_share_one_cache() {
     for c in [up.c1, up.c2, up.c3, up.c4] {
         assert!(cache.has_commit(&s(c)));
         assert_eq!(
-            cache.ensure_commit("/nowhere", "refs/heads/main", &s(c)).unwrap(),
+            cache
+                .ensure_commit("/nowhere", "refs/heads/main", &s(c))
+                .unwrap(),
             Fetched::AlreadyPresent
         );
     }
@@ -533,13 +606,26 @@ fn concurrent_processes_share_one_cache() {
 fn reads_files_trees_and_times() {
     let up = upstream();
     let (_d, cache) = cache();
-    cache.ensure_commit(&up.url(), "refs/heads/main", &s(up.c4)).unwrap();
+    cache
+        .ensure_commit(&up.url(), "refs/heads/main", &s(up.c4))
+        .unwrap();
     let c1 = s(up.c1);
-    assert_eq!(cache.read_file(&c1, "app/Dockerfile").unwrap(), b"FROM busybox\nCOPY . /app\n");
-    assert_eq!(cache.read_file(&c1, "./app//Dockerfile").unwrap(), b"FROM busybox\nCOPY . /app\n");
+    assert_eq!(
+        cache.read_file(&c1, "app/Dockerfile").unwrap(),
+        b"FROM busybox\nCOPY . /app\n"
+    );
+    assert_eq!(
+        cache.read_file(&c1, "./app//Dockerfile").unwrap(),
+        b"FROM busybox\nCOPY . /app\n"
+    );
     assert_eq!(cache.read_file(&s(up.c3), "app/a.txt").unwrap(), b"three\n");
 
-    for (dir, spec) in [(".", format!("{c1}^{{tree}}")), ("", format!("{c1}^{{tree}}")), ("app", format!("{c1}:app")), ("app/deep/x", format!("{c1}:app/deep/x"))] {
+    for (dir, spec) in [
+        (".", format!("{c1}^{{tree}}")),
+        ("", format!("{c1}^{{tree}}")),
+        ("app", format!("{c1}:app")),
+        ("app/deep/x", format!("{c1}:app/deep/x")),
+    ] {
         let want = String::from_utf8(git(&up.path, &["rev-parse", &spec])).unwrap();
         assert_eq!(cache.tree_id(&c1, dir).unwrap(), want.trim(), "{dir}");
     }
@@ -548,9 +634,16 @@ fn reads_files_trees_and_times() {
 
     for commit in [up.c1, up.c2, up.c3, up.c4] {
         for dir in ["app", "other", ".", "app/deep"] {
-            let want = git(&up.path, &["log", "-1", "--format=%ct", &s(commit), "--", dir]);
+            let want = git(
+                &up.path,
+                &["log", "-1", "--format=%ct", &s(commit), "--", dir],
+            );
             let want: i64 = String::from_utf8(want).unwrap().trim().parse().unwrap();
-            assert_eq!(cache.last_change_time(&s(commit), dir).unwrap(), want, "{commit} {dir}");
+            assert_eq!(
+                cache.last_change_time(&s(commit), dir).unwrap(),
+                want,
+                "{commit} {dir}"
+            );
         }
     }
     // Spelled out: the merge took app/ from c3, and c2 did not touch app/.
@@ -563,18 +656,50 @@ fn reads_files_trees_and_times() {
 fn read_errors_name_commit_and_path() {
     let up = upstream();
     let (_d, cache) = cache();
-    cache.ensure_commit(&up.url(), "refs/heads/main", &s(up.c1)).unwrap();
+    cache
+        .ensure_commit(&up.url(), "refs/heads/main", &s(up.c1))
+        .unwrap();
     let c1 = s(up.c1);
     let err = cache.read_file(&c1, "app/Nope").unwrap_err();
     assert!(matches!(err, GitError::MissingPath { .. }), "{err:?}");
     assert!(err.to_string().contains("app/Nope") && err.to_string().contains(&c1));
-    assert!(matches!(cache.read_file(&c1, "app"), Err(GitError::NotAFile { found: "a directory", .. })));
-    assert!(matches!(cache.read_file(&c1, "app/link"), Err(GitError::NotAFile { found: "a symlink", .. })));
-    assert!(matches!(cache.read_file(&c1, "app/sub"), Err(GitError::NotAFile { found: "a submodule", .. })));
-    assert!(matches!(cache.read_file(&c1, "../etc/passwd"), Err(GitError::InvalidPath { .. })));
-    assert!(matches!(cache.tree_id(&c1, "nope"), Err(GitError::MissingPath { .. })));
-    assert!(matches!(cache.tree_id(&c1, "Dockerfile"), Err(GitError::NotADirectory { .. })));
-    assert!(matches!(cache.last_change_time(&c1, "nope"), Err(GitError::MissingPath { .. })));
+    assert!(matches!(
+        cache.read_file(&c1, "app"),
+        Err(GitError::NotAFile {
+            found: "a directory",
+            ..
+        })
+    ));
+    assert!(matches!(
+        cache.read_file(&c1, "app/link"),
+        Err(GitError::NotAFile {
+            found: "a symlink",
+            ..
+        })
+    ));
+    assert!(matches!(
+        cache.read_file(&c1, "app/sub"),
+        Err(GitError::NotAFile {
+            found: "a submodule",
+            ..
+        })
+    ));
+    assert!(matches!(
+        cache.read_file(&c1, "../etc/passwd"),
+        Err(GitError::InvalidPath { .. })
+    ));
+    assert!(matches!(
+        cache.tree_id(&c1, "nope"),
+        Err(GitError::MissingPath { .. })
+    ));
+    assert!(matches!(
+        cache.tree_id(&c1, "Dockerfile"),
+        Err(GitError::NotADirectory { .. })
+    ));
+    assert!(matches!(
+        cache.last_change_time(&c1, "nope"),
+        Err(GitError::MissingPath { .. })
+    ));
     let absent = "0123456789abcdef0123456789abcdef01234567";
     for err in [
         cache.read_file(absent, "Dockerfile").unwrap_err(),
@@ -584,7 +709,10 @@ fn read_errors_name_commit_and_path() {
         assert!(matches!(err, GitError::MissingCommit { .. }), "{err:?}");
         assert!(err.to_string().contains(absent));
     }
-    assert!(matches!(cache.commit_time("HEAD"), Err(GitError::InvalidCommit { .. })));
+    assert!(matches!(
+        cache.commit_time("HEAD"),
+        Err(GitError::InvalidCommit { .. })
+    ));
 }
 
 // ---------------------------------------------------------------------------------------
@@ -637,11 +765,33 @@ fn context(cache: &GitCache, commit: Oid, dir: &str) -> Vec<u8> {
 fn context_entries_match_git_archive() {
     let up = upstream();
     let (_d, cache) = cache();
-    cache.ensure_commit(&up.url(), "refs/heads/main", &s(up.c4)).unwrap();
-    for (commit, dir) in [(up.c1, "app"), (up.c1, "."), (up.c4, "app"), (up.c2, "other"), (up.c1, LONG_DIR)] {
+    cache
+        .ensure_commit(&up.url(), "refs/heads/main", &s(up.c4))
+        .unwrap();
+    for (commit, dir) in [
+        (up.c1, "app"),
+        (up.c1, "."),
+        (up.c4, "app"),
+        (up.c2, "other"),
+        (up.c1, LONG_DIR),
+    ] {
         let ours = context(&cache, commit, dir);
-        let spec = if dir == "." { s(commit) + "^{tree}" } else { format!("{commit}:{dir}") };
-        let theirs = git(&up.path, &["-c", "tar.umask=022", "archive", "--format=tar", &format!("--mtime=@{}", cache.commit_time(&s(commit)).unwrap()), &spec]);
+        let spec = if dir == "." {
+            s(commit) + "^{tree}"
+        } else {
+            format!("{commit}:{dir}")
+        };
+        let theirs = git(
+            &up.path,
+            &[
+                "-c",
+                "tar.umask=022",
+                "archive",
+                "--format=tar",
+                &format!("--mtime=@{}", cache.commit_time(&s(commit)).unwrap()),
+                &spec,
+            ],
+        );
         let (ours_e, theirs_e) = (entries(&ours), entries(&theirs));
         assert_eq!(ours_e, theirs_e, "{commit}:{dir}");
         let names: Vec<&str> = ours_e.iter().map(|e| e.path.as_str()).collect();
@@ -652,7 +802,11 @@ fn context_entries_match_git_archive() {
     }
     let app = entries(&context(&cache, up.c1, "app"));
     let tricky = ["a-b", "a.txt", "a/", "a/b", "a0"];
-    let names: Vec<&str> = app.iter().map(|e| e.path.as_str()).filter(|n| tricky.contains(n)).collect();
+    let names: Vec<&str> = app
+        .iter()
+        .map(|e| e.path.as_str())
+        .filter(|n| tricky.contains(n))
+        .collect();
     assert_eq!(names, tricky);
     let by_name: HashMap<&str, &Entry> = app.iter().map(|e| (e.path.as_str(), e)).collect();
     assert_eq!(by_name["run.sh"].mode, 0o755);
@@ -667,7 +821,9 @@ fn context_entries_match_git_archive() {
 fn context_headers_are_normalised() {
     let up = upstream();
     let (_d, cache) = cache();
-    cache.ensure_commit(&up.url(), "refs/heads/main", &s(up.c1)).unwrap();
+    cache
+        .ensure_commit(&up.url(), "refs/heads/main", &s(up.c1))
+        .unwrap();
     let tar_bytes = context(&cache, up.c1, "app");
     let mut archive = tar::Archive::new(&tar_bytes[..]);
     for e in archive.entries().unwrap() {
@@ -685,8 +841,10 @@ fn context_is_identical_across_caches_and_object_storage() {
     let up = upstream();
     let (_a, one) = cache();
     let (_b, two) = cache();
-    one.ensure_commit(&up.url(), "refs/heads/main", &s(up.c1)).unwrap();
-    two.ensure_commit(&up.url(), "refs/heads/main", &s(up.c4)).unwrap();
+    one.ensure_commit(&up.url(), "refs/heads/main", &s(up.c1))
+        .unwrap();
+    two.ensure_commit(&up.url(), "refs/heads/main", &s(up.c4))
+        .unwrap();
     let (sum_one, stats) = context_sha256(&one, &s(up.c1), "app").unwrap();
     let (sum_two, _) = context_sha256(&two, &s(up.c1), "app").unwrap();
     assert_eq!(sum_one, sum_two);
@@ -694,14 +852,20 @@ fn context_is_identical_across_caches_and_object_storage() {
 
     // A cache whose objects are loose (streamed through the odb reader) gives the same bytes.
     let (_c, loose) = cache();
-    copy_dir(&up.path.join(".git/objects"), &loose.repo_path().join("objects"));
+    copy_dir(
+        &up.path.join(".git/objects"),
+        &loose.repo_path().join("objects"),
+    );
     let (sum_loose, _) = context_sha256(&loose, &s(up.c1), "app").unwrap();
     assert_eq!(sum_loose, sum_one);
 
     // The digest is the digest of the written stream.
     use sha2::Digest;
     let bytes = context(&one, up.c1, "app");
-    let want: String = sha2::Sha256::digest(&bytes).iter().map(|b| format!("{b:02x}")).collect();
+    let want: String = sha2::Sha256::digest(&bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
     assert_eq!(sum_one, want);
     assert_eq!(stats.tar_bytes, bytes.len() as u64);
 
@@ -726,7 +890,9 @@ fn copy_dir(from: &Path, to: &Path) {
 fn context_stats_report_submodules() {
     let up = upstream();
     let (_d, cache) = cache();
-    cache.ensure_commit(&up.url(), "refs/heads/main", &s(up.c1)).unwrap();
+    cache
+        .ensure_commit(&up.url(), "refs/heads/main", &s(up.c1))
+        .unwrap();
     let mut out = Vec::new();
     let stats = write_context(&cache, &s(up.c1), "app", &mut out).unwrap();
     assert_eq!(stats.submodules, ["sub"]);
@@ -734,7 +900,11 @@ fn context_stats_report_submodules() {
     // a/, deep/, deep/x/, deep/x/y/, the long directory, sub/
     assert_eq!(stats.directories, 6);
     assert_eq!(stats.files, 10);
-    let sizes: u64 = entries(&out).iter().filter(|e| e.kind == b'0').map(|e| e.size).sum();
+    let sizes: u64 = entries(&out)
+        .iter()
+        .filter(|e| e.kind == b'0')
+        .map(|e| e.size)
+        .sum();
     assert_eq!(stats.content_bytes, sizes);
     assert_eq!(stats.tar_bytes, out.len() as u64);
 }
@@ -743,18 +913,32 @@ fn context_stats_report_submodules() {
 fn context_errors() {
     let up = upstream();
     let (_d, cache) = cache();
-    cache.ensure_commit(&up.url(), "refs/heads/main", &s(up.c1)).unwrap();
+    cache
+        .ensure_commit(&up.url(), "refs/heads/main", &s(up.c1))
+        .unwrap();
     let mut out = Vec::new();
     let c1 = s(up.c1);
     let err = write_context(&cache, &c1, "nope", &mut out).unwrap_err();
-    assert!(matches!(err, ContextError::Git(GitError::MissingPath { .. })), "{err:?}");
+    assert!(
+        matches!(err, ContextError::Git(GitError::MissingPath { .. })),
+        "{err:?}"
+    );
     assert!(err.to_string().contains("nope") && err.to_string().contains(&c1));
     let err = write_context(&cache, &c1, "app/Dockerfile", &mut out).unwrap_err();
-    assert!(matches!(err, ContextError::Git(GitError::NotADirectory { .. })), "{err:?}");
+    assert!(
+        matches!(err, ContextError::Git(GitError::NotADirectory { .. })),
+        "{err:?}"
+    );
     let absent = "0123456789abcdef0123456789abcdef01234567";
     let err = context_sha256(&cache, absent, ".").unwrap_err();
-    assert!(matches!(err, ContextError::Git(GitError::MissingCommit { .. })), "{err:?}");
-    assert!(out.is_empty(), "nothing is written before the tree is found");
+    assert!(
+        matches!(err, ContextError::Git(GitError::MissingCommit { .. })),
+        "{err:?}"
+    );
+    assert!(
+        out.is_empty(),
+        "nothing is written before the tree is found"
+    );
 
     struct Broken;
     impl std::io::Write for Broken {
