@@ -317,6 +317,18 @@ impl Validator<'_> {
         let (offset, len) = field.value_range();
         finish(&mut current, &mut start, offset + len);
         if items.len() == 1 && items[0].text.is_empty() {
+            // An empty SharedTags or Architectures keeps the inherited list (as in bashbrew);
+            // the required lists need values.
+            if matches!(field.name, "Maintainers" | "Tags") {
+                let span = self.index.span(offset, 0);
+                self.error(
+                    span,
+                    format!(
+                        "{} has no value: expected a comma-separated list",
+                        field.name
+                    ),
+                );
+            }
             return Vec::new();
         }
         let mut kept = Vec::new();

@@ -247,6 +247,14 @@ fn error_positions() {
             format!("{HEAD}\nTags: a\nGitCommit:\n"),
             vec![(5, 11, "GitCommit has no value")],
         ),
+        (
+            "Maintainers:\n".to_string(),
+            vec![(1, 13, "Maintainers has no value")],
+        ),
+        (
+            format!("{HEAD}\nTags:\nGitCommit: {C1}\n"),
+            vec![(4, 6, "Tags has no value")],
+        ),
         // bashbrew's three tag checks.
         (
             format!("{HEAD}\nTags: a, a\nGitCommit: {C1}\n"),
