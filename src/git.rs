@@ -217,6 +217,19 @@ fn is_local_path(url: &str) -> bool {
     }
 }
 
+/// Caps how much of the pack files libgit2 keeps mapped (its defaults on 64-bit are 1 GiB
+/// windows and 8 GiB in total), so streaming a large context keeps the resident set small.
+fn limit_pack_mappings() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        // SAFETY: called once, before this process opens any repository through the cache.
+        unsafe {
+            let _ = git2::opts::set_mwindow_size(32 << 20);
+            let _ = git2::opts::set_mwindow_mapped_limit(256 << 20);
+        }
+    });
+}
+
 /// The shared git cache. Cheap to share between threads (`&GitCache` is all you need).
 pub struct GitCache {
     path: PathBuf,
@@ -230,6 +243,7 @@ impl GitCache {
     /// Opens the cache under `cache_dir`, creating the bare repository `<cache_dir>/git`
     /// (with gc disabled) if it does not exist yet.
     pub fn open(cache_dir: &Path) -> Result<GitCache, GitError> {
+        limit_pack_mappings();
         let path = cache_dir.join("git");
         let repo = match Repository::open_bare(&path) {
             Ok(repo) => repo,

@@ -10,7 +10,7 @@ pub mod graph;
 pub mod key;
 pub mod render;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use serde::Serialize;
 
@@ -110,7 +110,7 @@ pub fn make(
     let config = &session.config;
     let mut notes = SkipNotes::default();
     let mut slots: Vec<Slot<'_>> = Vec::new();
-    let mut seen_entries = Vec::new();
+    let mut seen_entries = HashSet::new();
     for arch in &options.arches {
         let arch_config = crate::cli::Config {
             arch: arch.clone(),
@@ -122,7 +122,7 @@ pub fn make(
                 if seen_entries.contains(&id) || notes.skips(&arch_config, repo, entry) {
                     continue;
                 }
-                seen_entries.push(id);
+                seen_entries.insert(id);
                 slots.push(Slot {
                     repo,
                     entry,
