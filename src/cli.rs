@@ -37,9 +37,16 @@ pub struct GlobalArgs {
         default_value = "library"
     )]
     pub library: PathBuf,
-    /// Which architecture to act for
-    #[arg(long, global = true, env = "BASHBREW_ARCH", default_value = arch::DEFAULT)]
-    pub arch: String,
+    /// Which architecture to act for; `plan`, `build`, `tag` and `push` take several
+    /// (repeat, or comma-separate) or `all` (every architecture the selected entries support)
+    #[arg(
+        long,
+        global = true,
+        env = "BASHBREW_ARCH",
+        value_delimiter = ',',
+        default_value = arch::DEFAULT
+    )]
+    pub arch: Vec<String>,
     /// A namespace to prefix image names with (`NS/repo:tag`)
     #[arg(long, global = true, env = "BASHBREW_NAMESPACE", default_value = "")]
     pub namespace: String,
@@ -137,6 +144,23 @@ impl BuildArgs {
 
 fn parse_shard(spec: &str) -> Result<(usize, usize), String> {
     crate::shard::parse_shard_spec(spec)
+}
+
+/// Where images are tagged and pushed (`tag`, `push`, `put-shared`, `build --push`).
+#[derive(Debug, Args, Clone)]
+pub struct TargetArgs {
+    /// The namespace to tag and push into (`NS/repo:tag`) [default: --namespace]
+    #[arg(long)]
+    pub target_namespace: Option<String>,
+    /// One architecture's namespace, ARCH=NS, e.g. arm64v8=127.0.0.1:5000/arm64v8
+    /// (repeatable; env BASHBREW_ARCH_NAMESPACES, comma-separated)
+    #[arg(
+        long = "arch-namespace",
+        env = "BASHBREW_ARCH_NAMESPACES",
+        value_delimiter = ',',
+        value_name = "ARCH=NS"
+    )]
+    pub arch_namespaces: Vec<String>,
 }
 
 /// Options of the commands that follow parents and children.
@@ -282,8 +306,66 @@ pub enum Command {
         /// Where every build's full log goes [default: <cache>/logs]
         #[arg(long)]
         log_dir: Option<PathBuf>,
+        /// Push each node's tags to its target namespace as soon as it is built (or found
+        /// cached), so later shards can pull it; implied by --target-namespace
+        #[arg(long)]
+        push: bool,
+        #[command(flatten)]
+        target: TargetArgs,
         #[command(flatten)]
         build: BuildArgs,
+    },
+    /// Tag each node's images as TARGET/repo:tag (like `bashbrew tag`); with several
+    /// --arch, each architecture into its --arch-namespace
+    Tag {
+        #[command(flatten)]
+        repos: RepoArgs,
+        /// Only the first tag of each entry
+        #[arg(long)]
+        uniq: bool,
+        /// Print the commands; change nothing
+        #[arg(long)]
+        dry_run: bool,
+        #[command(flatten)]
+        target: TargetArgs,
+        #[command(flatten)]
+        build: BuildArgs,
+    },
+    /// Push each node's tags, skipping tags the registry already has (like `bashbrew
+    /// push`); shared tags are never pushed, see put-shared
+    Push {
+        #[command(flatten)]
+        repos: RepoArgs,
+        /// Only the first tag of each entry
+        #[arg(long)]
+        uniq: bool,
+        /// Print what would be pushed and the commands; change nothing
+        #[arg(long)]
+        dry_run: bool,
+        /// Push even when the registry already has the image
+        #[arg(long)]
+        force: bool,
+        #[command(flatten)]
+        target: TargetArgs,
+        #[command(flatten)]
+        build: BuildArgs,
+    },
+    /// Put the multi-architecture manifest lists of every tag and shared tag, from the
+    /// per-architecture images in their --arch-namespace (like `bashbrew put-shared`)
+    PutShared {
+        #[command(flatten)]
+        repos: RepoArgs,
+        /// Print the lists and commands; change nothing
+        #[arg(long)]
+        dry_run: bool,
+        /// Put lists even when their members are unchanged
+        #[arg(long)]
+        force: bool,
+        /// Only the --arch images, in lists under each entry's shared tags
+        #[arg(long)]
+        single_arch: bool,
+        #[command(flatten)]
+        target: TargetArgs,
     },
     /// Print the normalized manifests (like `bashbrew cat`)
     Cat {
@@ -299,7 +381,13 @@ pub enum Command {
 #[derive(Debug, Clone)]
 pub struct Config {
     pub library: PathBuf,
+    /// The architecture single-architecture commands (list, from, ...) act for: the first
+    /// `--arch`.
     pub arch: String,
+    /// Every `--arch` given, in order, without `all`.
+    pub arches: Vec<String>,
+    /// `--arch all`: every architecture the selected entries support.
+    pub all_arches: bool,
     pub namespace: String,
     pub constraints: Vec<String>,
     pub exclusive_constraints: bool,
@@ -310,15 +398,26 @@ pub struct Config {
 
 impl Config {
     pub fn from_args(args: GlobalArgs) -> Result<Config, Error> {
-        if !arch::is_known(&args.arch) {
-            return Err(Error::Usage {
-                option: "--arch",
-                value: args.arch,
-                expected: format!(
-                    "expected one of {}",
-                    arch::names().collect::<Vec<_>>().join(", ")
-                ),
-            });
+        let mut arches: Vec<String> = Vec::new();
+        let mut all_arches = false;
+        for a in args.arch.iter().map(|a| a.trim()).filter(|a| !a.is_empty()) {
+            if a == "all" {
+                all_arches = true;
+            } else if !arch::is_known(a) {
+                return Err(Error::Usage {
+                    option: "--arch",
+                    value: a.to_string(),
+                    expected: format!(
+                        "expected all or one of {}",
+                        arch::names().collect::<Vec<_>>().join(", ")
+                    ),
+                });
+            } else if !arches.iter().any(|x| x == a) {
+                arches.push(a.to_string());
+            }
+        }
+        if arches.is_empty() && !all_arches {
+            arches.push(arch::DEFAULT.to_string());
         }
         let cache = args.cache.unwrap_or_else(default_cache);
         let git_mirrors = args
@@ -335,7 +434,9 @@ impl Config {
             .collect::<Result<Vec<_>, _>>()?;
         Ok(Config {
             library: args.library,
-            arch: args.arch,
+            arch: arches.first().cloned().unwrap_or_else(|| arch::DEFAULT.to_string()),
+            arches,
+            all_arches,
             namespace: args.namespace,
             constraints: args
                 .constraints
@@ -347,6 +448,25 @@ impl Config {
             cache,
             git_mirrors,
         })
+    }
+
+    /// The architectures `plan`/`build`/`tag`/`push` act for, in the table's order for
+    /// `--arch all` (the union of the entries' Architectures), else as given.
+    pub fn plan_arches(&self, repos: &[crate::library::Repo]) -> Vec<String> {
+        if !self.all_arches {
+            return self.arches.clone();
+        }
+        let mut wanted: std::collections::BTreeSet<&str> =
+            self.arches.iter().map(String::as_str).collect();
+        for repo in repos {
+            for entry in repo.entries() {
+                wanted.extend(entry.architectures.iter().map(String::as_str));
+            }
+        }
+        arch::names()
+            .filter(|a| wanted.contains(a))
+            .map(str::to_string)
+            .collect()
     }
 
     /// `NS/repo` or `repo` (bashbrew's `path.Join(namespace, repo)`).

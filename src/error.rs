@@ -72,13 +72,20 @@ pub enum Error {
 
     #[error("{failed} failed, {skipped} skipped")]
     BuildFailed { failed: usize, skipped: usize },
+
+    /// `tag`, `push` or `put-shared`: every failure, collected.
+    #[error("failed {action}:\n{}", failures.iter().map(|f| format!("- {f}")).collect::<Vec<_>>().join("\n"))]
+    PublishFailed {
+        action: &'static str,
+        failures: Vec<String>,
+    },
 }
 
 impl Error {
     /// The process exit code for this error.
     pub fn exit_code(&self) -> i32 {
         match self {
-            Error::BuildFailed { .. } => 1,
+            Error::BuildFailed { .. } | Error::PublishFailed { .. } => 1,
             Error::Interrupted => 130,
             _ => 2,
         }

@@ -18,7 +18,9 @@ pub mod lineage;
 pub mod manifest;
 pub mod order;
 pub mod plan;
+pub mod publish;
 pub mod query;
+pub mod registry;
 pub mod report;
 pub mod session;
 pub mod shard;
@@ -140,13 +142,15 @@ pub fn run(cli: cli::Cli) -> Result<(), Error> {
             build,
         } => {
             let repos = load(&session, &repos)?;
+            let engine = exec::docker::Engine::detect();
             let options = plan::PlanOptions {
-                arches: vec![session.config.arch.clone()],
+                arches: session.config.plan_arches(&repos),
                 uniq: false,
                 cache_repo: build.cache_repo.trim_end_matches('/').to_string(),
                 build: build.settings()?,
+                engine_platform: engine.as_ref().map(|e| e.platform.clone()),
             };
-            let images = exec::docker::Engine::detect().and_then(|engine| engine.images().ok());
+            let images = engine.and_then(|engine| engine.images().ok());
             let mut plan = plan::make(&session, &repos, &options, images.as_ref())?;
             if let Some((part, parts)) = shard {
                 plan = plan.shard(part, parts);
@@ -171,15 +175,32 @@ pub fn run(cli: cli::Cli) -> Result<(), Error> {
             pull,
             uniq,
             log_dir,
+            push,
+            target,
             build,
         } => {
             let repos = load(&session, &repos)?;
+            let arches = session.config.plan_arches(&repos);
+            let publish = if push || target.target_namespace.is_some() {
+                let targets = targets(&session.config, &target, true)?;
+                targets.check(&arches, "build --push")?;
+                Some(publish::PublishOptions {
+                    targets,
+                    dry_run,
+                    force: false,
+                    uniq,
+                })
+            } else {
+                None
+            };
             let options = exec::BuildOptions {
+                publish,
                 plan: plan::PlanOptions {
-                    arches: vec![session.config.arch.clone()],
+                    arches,
                     uniq,
                     cache_repo: build.cache_repo.trim_end_matches('/').to_string(),
                     build: build.settings()?,
+                    engine_platform: None,
                 },
                 jobs: jobs
                     .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())),
@@ -190,6 +211,86 @@ pub fn run(cli: cli::Cli) -> Result<(), Error> {
             };
             out.flush().map_err(Error::Output)?;
             exec::build(&session, &repos, &options)?;
+        }
+        Command::Tag {
+            repos,
+            uniq,
+            dry_run,
+            target,
+            build,
+        } => {
+            let repos = load(&session, &repos)?;
+            let options = publish::PublishOptions {
+                targets: targets(&session.config, &target, false)?,
+                dry_run,
+                force: false,
+                uniq,
+            };
+            let (plan, images) = plan_with_images(&session, &repos, &build, uniq, &options)?;
+            publish::tag(&session.config, &plan, &images, &options, &mut out)?;
+        }
+        Command::Push {
+            repos,
+            uniq,
+            dry_run,
+            force,
+            target,
+            build,
+        } => {
+            let repos = load(&session, &repos)?;
+            let options = publish::PublishOptions {
+                targets: targets(&session.config, &target, true)?,
+                dry_run,
+                force,
+                uniq,
+            };
+            let (plan, images) = plan_with_images(&session, &repos, &build, uniq, &options)?;
+            let registry = registry::Registry::new();
+            let mut err = std::io::stderr();
+            publish::push(
+                &session.config,
+                &plan,
+                &images,
+                &options,
+                &registry,
+                &mut out,
+                &mut err,
+            )?;
+        }
+        Command::PutShared {
+            repos,
+            dry_run,
+            force,
+            single_arch,
+            target,
+        } => {
+            let repos = load(&session, &repos)?;
+            let targets = targets(&session.config, &target, true)?;
+            let Some(target_namespace) = targets.default.clone() else {
+                return Err(Error::Usage {
+                    option: "--target-namespace",
+                    value: String::new(),
+                    expected: "either --target-namespace or --namespace is required for put-shared"
+                        .to_string(),
+                });
+            };
+            let options = publish::SharedOptions {
+                target_namespace,
+                arch_namespaces: targets.per_arch,
+                single_arch,
+                dry_run,
+                force,
+            };
+            let registry = registry::Registry::new();
+            let mut err = std::io::stderr();
+            publish::put_shared(
+                &session.config,
+                &repos,
+                &options,
+                &registry,
+                &mut out,
+                &mut err,
+            )?;
         }
         Command::Context { entry, sha256 } => {
             let repos = load(
@@ -203,6 +304,53 @@ pub fn run(cli: cli::Cli) -> Result<(), Error> {
         }
     }
     out.flush().map_err(Error::Output)
+}
+
+/// The target namespaces; `--namespace` counts only when `namespace_is_target` (push,
+/// put-shared), as in bashbrew (`tag` tags from `--namespace`).
+fn targets(
+    config: &cli::Config,
+    args: &cli::TargetArgs,
+    namespace_is_target: bool,
+) -> Result<publish::Targets, Error> {
+    let namespace = if namespace_is_target {
+        config.namespace.as_str()
+    } else {
+        ""
+    };
+    publish::Targets::new(
+        args.target_namespace.as_deref(),
+        namespace,
+        &args.arch_namespaces,
+    )
+}
+
+/// The plan `tag` and `push` act on, with the engine's images (empty without an engine in
+/// a dry run).
+fn plan_with_images(
+    session: &Session,
+    repos: &[library::Repo],
+    build: &cli::BuildArgs,
+    uniq: bool,
+    options: &publish::PublishOptions,
+) -> Result<(plan::Plan, std::collections::HashMap<String, String>), Error> {
+    let arches = session.config.plan_arches(repos);
+    options.targets.check(&arches, "tag/push")?;
+    let engine = exec::docker::Engine::detect();
+    let images = match &engine {
+        Some(engine) => engine.images().map_err(|e| Error::Engine(e.to_string()))?,
+        None if options.dry_run => Default::default(),
+        None => return Err(Error::NoEngine),
+    };
+    let plan_options = plan::PlanOptions {
+        arches,
+        uniq,
+        cache_repo: build.cache_repo.trim_end_matches('/').to_string(),
+        build: build.settings()?,
+        engine_platform: engine.map(|e| e.platform),
+    };
+    let plan = plan::make(session, repos, &plan_options, Some(&images))?;
+    Ok((plan, images))
 }
 
 fn filter(args: &cli::LineageArgs) -> Filter {

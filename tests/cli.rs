@@ -196,7 +196,7 @@ fn unknown_repo_tag_and_arch_are_clear_errors() {
         ),
         (
             &["list", "--arch", "arm64", "alpha"],
-            "invalid --arch \"arm64\": expected one of amd64, arm32v5, arm32v6, arm32v7, arm64v8, i386, mips64le, ppc64le, riscv64, s390x, windows-amd64\n",
+            "invalid --arch \"arm64\": expected all or one of amd64, arm32v5, arm32v6, arm32v7, arm64v8, i386, mips64le, ppc64le, riscv64, s390x, windows-amd64\n",
         ),
     ];
     for (args, stderr) in cases {

@@ -157,21 +157,68 @@ pub fn in_registry(repository: &str) -> bool {
 #[derive(Debug, Clone)]
 pub struct Engine {
     pub server_version: String,
+    /// The engine's own platform, `os/arch` (e.g. `linux/amd64`).
+    pub platform: String,
 }
 
 impl Engine {
     /// The engine, when the `docker` client is installed and the daemon answers.
     pub fn detect() -> Option<Engine> {
         let output = Command::new("docker")
-            .args(["version", "--format", "{{.Server.Version}}"])
+            .args([
+                "version",
+                "--format",
+                "{{.Server.Version}} {{.Server.Os}}/{{.Server.Arch}}",
+            ])
             .stdin(Stdio::null())
             .stderr(Stdio::null())
             .output()
             .ok()?;
-        let version = String::from_utf8_lossy(&output.stdout).trim().to_string();
-        (output.status.success() && !version.is_empty()).then_some(Engine {
-            server_version: version,
+        let text = String::from_utf8_lossy(&output.stdout);
+        let (version, platform) = text.trim().split_once(' ')?;
+        (output.status.success() && !version.is_empty()).then(|| Engine {
+            server_version: version.to_string(),
+            platform: platform.to_string(),
         })
+    }
+
+    /// Whether the engine runs `platform` (`os/arch[/variant]`) natively, not emulated.
+    pub fn is_native(&self, platform: &str) -> bool {
+        platform == self.platform || platform.starts_with(&format!("{}/", self.platform))
+    }
+
+    /// The platform (`os/arch[/variant]`) of each of `references`, which must all exist
+    /// locally: one engine call.
+    pub fn platforms(references: &[&str]) -> std::io::Result<Vec<String>> {
+        if references.is_empty() {
+            return Ok(Vec::new());
+        }
+        let output = Command::new("docker")
+            .args(["image", "inspect", "--format", "{{.Os}}/{{.Architecture}}/{{.Variant}}"])
+            .args(references)
+            .stdin(Stdio::null())
+            .stderr(Stdio::null())
+            .output()?;
+        let lines: Vec<String> = String::from_utf8_lossy(&output.stdout)
+            .lines()
+            .map(|l| l.trim_end_matches('/').to_string())
+            .collect();
+        if !output.status.success() || lines.len() != references.len() {
+            return Err(std::io::Error::other("docker image inspect failed"));
+        }
+        Ok(lines)
+    }
+
+    /// The id of one local image (`docker image inspect`), None when it does not exist.
+    pub fn image_id(reference: &str) -> Option<String> {
+        let output = Command::new("docker")
+            .args(["image", "inspect", "--format", "{{.Id}}", reference])
+            .stdin(Stdio::null())
+            .stderr(Stdio::null())
+            .output()
+            .ok()?;
+        let id = String::from_utf8_lossy(&output.stdout).trim().to_string();
+        (output.status.success() && !id.is_empty()).then_some(id)
     }
 
     /// Every local image reference (`repo:tag`) with its image id: one engine call.
@@ -192,6 +239,18 @@ impl Engine {
         }
         Ok(parse_image_list(&String::from_utf8_lossy(&output.stdout)))
     }
+}
+
+/// Whether an image's platform (`os/arch[/variant]`) is `wanted`'s; a variant counts only
+/// when both name one.
+pub fn platform_matches(image: &str, wanted: &str) -> bool {
+    let mut a = image.split('/');
+    let mut b = wanted.split('/');
+    let (os, arch, variant) = (a.next(), a.next(), a.next().filter(|v| !v.is_empty()));
+    let (w_os, w_arch, w_variant) = (b.next(), b.next(), b.next().filter(|v| !v.is_empty()));
+    os == w_os
+        && arch == w_arch
+        && (variant.is_none() || w_variant.is_none() || variant == w_variant)
 }
 
 /// Parses `repo:tag id` lines, skipping untagged images.
@@ -275,6 +334,19 @@ mod tests {
             ("cache", false),
         ] {
             assert_eq!(in_registry(repo), want, "{repo}");
+        }
+    }
+
+    #[test]
+    fn platforms_match_with_optional_variants() {
+        for (image, wanted, want) in [
+            ("linux/arm64", "linux/arm64/v8", true),
+            ("linux/arm64/v8", "linux/arm64/v8", true),
+            ("linux/arm/v6", "linux/arm/v7", false),
+            ("linux/amd64", "linux/arm64/v8", false),
+            ("windows/amd64", "linux/amd64", false),
+        ] {
+            assert_eq!(platform_matches(image, wanted), want, "{image} {wanted}");
         }
     }
 

@@ -12,7 +12,7 @@ pub mod docker;
 pub mod queue;
 pub mod worker;
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
@@ -42,41 +42,113 @@ pub struct BuildOptions {
     pub fail_fast: bool,
     pub pull: Pull,
     pub log_dir: PathBuf,
+    /// `--push`: where and how each node's tags are pushed once it is built or cached.
+    pub publish: Option<crate::publish::PublishOptions>,
 }
 
 /// Set by the Ctrl-C / SIGTERM handler.
 static INTERRUPTED: AtomicBool = AtomicBool::new(false);
 
-/// Builds `repos`; Ok only when every node is built or cached.
+/// Builds `repos` for every architecture of the options; Ok only when every node is built
+/// or cached.
+///
+/// Architectures are built one after another, each as its own plan: one engine has one
+/// image per local name (`repo:tag`, a parent `FROM` name), so two architectures' builds
+/// cannot share those names at the same time. Each phase pulls external parents for its own
+/// platform; failures are summed over the phases.
 pub fn build(session: &Session, repos: &[Repo], options: &BuildOptions) -> Result<(), Error> {
     let engine = Engine::detect().ok_or(Error::NoEngine)?;
+    let mut options = options.clone();
+    options.plan.engine_platform = Some(engine.platform.clone());
+    let arches = &options.plan.arches;
+    if arches.len() <= 1 {
+        return build_arch(session, repos, &options, &engine);
+    }
+    let (mut failed, mut skipped) = (0, 0);
+    for arch in arches {
+        let mut one = options.clone();
+        one.plan.arches = vec![arch.clone()];
+        println!("== {arch}");
+        match build_arch(session, repos, &one, &engine) {
+            Ok(()) => {}
+            Err(Error::BuildFailed {
+                failed: f,
+                skipped: s,
+            }) => {
+                failed += f;
+                skipped += s;
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    if failed + skipped > 0 {
+        return Err(Error::BuildFailed { failed, skipped });
+    }
+    Ok(())
+}
+
+/// Builds one architecture's plan.
+fn build_arch(
+    session: &Session,
+    repos: &[Repo],
+    options: &BuildOptions,
+    engine: &Engine,
+) -> Result<(), Error> {
     let list = |engine: &Engine| engine.images().map_err(|e| Error::Engine(e.to_string()));
-    let mut images = list(&engine)?;
+    let mut images = list(engine)?;
     let mut plan = plan::make(session, repos, &options.plan, Some(&images))?;
     let n = plan.nodes.len();
     let mut outcomes: Vec<Option<Outcome>> = vec![None; n];
     let mut reporter = Reporter::new(plan.nodes.iter().map(|n| n.id.clone()).collect(), 0);
 
-    // External parents, pulled per --pull; never images built in this run.
-    let pulls = pulls(&plan, &images, options.pull);
+    // External parents, pulled per --pull for this platform; never images built in this
+    // run. After a pull the image is also tagged with its per-platform alias; before a
+    // build, a name holding another platform's image is pointed back at this one's alias.
+    let arch = options.plan.arches.first().cloned().unwrap_or_default();
+    let platform = crate::arch::platform(&arch).map(|p| p.to_string()).unwrap_or_default();
+    let steps = parent_steps(&plan, &images, options, &arch, &platform);
     let mut pull_failures: HashMap<String, String> = HashMap::new();
-    for reference in &pulls {
-        let cmd = DockerCommand {
-            env: Default::default(),
-            argv: vec!["docker".into(), "pull".into(), reference.clone()],
+    let mut changed = false;
+    for step in &steps {
+        let (reference, commands) = match step {
+            ParentStep::Pull { reference, alias } => {
+                let argv = ["docker", "pull", "--platform", &platform, reference]
+                    .map(String::from)
+                    .to_vec();
+                let tag = ["docker", "tag", reference, alias].map(String::from).to_vec();
+                (reference, vec![argv, tag])
+            }
+            ParentStep::Restore { reference, alias } => {
+                let tag = ["docker", "tag", alias, reference].map(String::from).to_vec();
+                (reference, vec![tag])
+            }
+            ParentStep::Adopt { reference, alias } => {
+                let tag = ["docker", "tag", reference, alias].map(String::from).to_vec();
+                (reference, vec![tag])
+            }
         };
-        if options.dry_run {
-            reporter.line(&format!("would pull {reference}: {}", cmd.display()));
-            continue;
-        }
-        reporter.line(&format!("pull    {reference}"));
-        if let Err(reason) = worker::run_simple(&cmd, None, &INTERRUPTED) {
-            pull_failures.insert(reference.clone(), reason);
+        for argv in commands {
+            let cmd = DockerCommand {
+                env: Default::default(),
+                argv,
+            };
+            if options.dry_run {
+                reporter.line(&format!("would run: {}", cmd.display()));
+                continue;
+            }
+            if cmd.argv[1] == "pull" {
+                reporter.line(&format!("pull    {reference} ({platform})"));
+            }
+            changed = true;
+            if let Err(reason) = worker::run_simple(&cmd, None, &INTERRUPTED) {
+                pull_failures.insert(reference.clone(), reason);
+                break;
+            }
         }
     }
-    if !options.dry_run && !pulls.is_empty() {
+    if changed {
         // Keys use the pulled images' ids: final, not provisional.
-        images = list(&engine)?;
+        images = list(engine)?;
         plan = plan::make(session, repos, &options.plan, Some(&images))?;
     }
 
@@ -131,12 +203,37 @@ pub fn build(session: &Session, repos: &[Repo], options: &BuildOptions) -> Resul
     }
 
     if options.dry_run {
-        return dry_run(&plan, &outcomes, &retags, &reporter);
+        dry_run(&plan, &outcomes, &retags, &reporter)?;
+        if let Some(publish) = &options.publish {
+            let cached: Vec<usize> = (0..n)
+                .filter(|&i| matches!(outcomes[i], Some(Outcome::Cached)))
+                .collect();
+            push_nodes(session, &plan, &cached, &images, publish, &mut outcomes)?;
+            for i in (0..n).filter(|&i| outcomes[i].is_none()) {
+                let node = &plan.nodes[i];
+                if let Some(ns) = publish.targets.for_arch(&node.arch) {
+                    for item in
+                        crate::publish::push_items(&session.config, node, ns, publish.uniq, &images)
+                    {
+                        reporter.line(&format!("would push {} after building", item.target));
+                    }
+                }
+            }
+        }
+        return Ok(());
     }
     for cmd in &retags {
         if let Err(reason) = worker::run_simple(cmd, None, &INTERRUPTED) {
             return Err(Error::Engine(reason));
         }
+    }
+    if let Some(publish) = &options.publish {
+        // Cached nodes are pushed first (one registry query each, all at once), so other
+        // shards can pull them while this one builds.
+        let cached: Vec<usize> = (0..n)
+            .filter(|&i| matches!(outcomes[i], Some(Outcome::Cached)))
+            .collect();
+        push_nodes(session, &plan, &cached, &images, publish, &mut outcomes)?;
     }
     for (i, outcome) in outcomes.clone().iter().enumerate() {
         match outcome {
@@ -201,6 +298,8 @@ pub fn build(session: &Session, repos: &[Repo], options: &BuildOptions) -> Resul
                 let log = run_dir.join(format!("{}.log", file_name(&node.id)));
                 let tx = tx.clone();
                 let registry_push = registry_push(node, &options.plan);
+                let publish = options.publish.as_ref();
+                let config = &session.config;
                 scope.spawn(move |_| {
                     let start = Instant::now();
                     let context = worker::ContextSource {
@@ -213,6 +312,9 @@ pub fn build(session: &Session, repos: &[Repo], options: &BuildOptions) -> Resul
                     if let (Ok(()), Some(push)) = (&result, registry_push) {
                         result = worker::run_simple(&push, Some(&log), &INTERRUPTED)
                             .map_err(|e| format!("pushing the registry cache failed: {e}"));
+                    }
+                    if let (Ok(()), Some(publish)) = (&result, publish) {
+                        result = push_built(config, node, publish, &log);
                     }
                     let elapsed = start.elapsed();
                     let event = match result {
@@ -326,27 +428,148 @@ fn finish(
     }
 }
 
-/// The external parents to pull before building.
-fn pulls(plan: &Plan, images: &HashMap<String, String>, pull: Pull) -> Vec<String> {
-    let mut out: Vec<String> = Vec::new();
-    let mut seen = HashSet::new();
+/// What happens to one external parent before this architecture's builds.
+enum ParentStep {
+    /// `docker pull [--platform P] REF`, then `docker tag REF ALIAS`.
+    Pull { reference: String, alias: String },
+    /// `docker tag ALIAS REF`: the name holds another platform's image.
+    Restore { reference: String, alias: String },
+    /// `docker tag REF ALIAS`: the name holds this platform's image, not yet aliased.
+    Adopt { reference: String, alias: String },
+}
+
+/// The external parents to pull (per `--pull`), to point back at this platform's image, or
+/// to alias. `missing` means: no image for this platform, neither under the alias nor under
+/// the name (one `docker image inspect` for the platforms of the names).
+fn parent_steps(
+    plan: &Plan,
+    images: &HashMap<String, String>,
+    options: &BuildOptions,
+    arch: &str,
+    platform: &str,
+) -> Vec<ParentStep> {
+    let mut references: Vec<String> = Vec::new();
     for node in &plan.nodes {
-        for parent in node
-            .parents
-            .iter()
-            .filter(|p| p.node.is_none() && p.reference != "scratch")
-        {
-            let wanted = match pull {
-                Pull::Always => true,
-                Pull::Missing => !images.contains_key(&parent.reference),
-                Pull::Never => false,
-            };
-            if wanted && seen.insert(parent.reference.clone()) {
-                out.push(parent.reference.clone());
+        for parent in &node.parents {
+            if parent.node.is_none()
+                && parent.reference != "scratch"
+                && !references.contains(&parent.reference)
+            {
+                references.push(parent.reference.clone());
             }
         }
     }
+    let present: Vec<&str> = references
+        .iter()
+        .filter(|r| images.contains_key(*r))
+        .map(String::as_str)
+        .collect();
+    let platforms: HashMap<String, String> = match Engine::platforms(&present) {
+        Ok(platforms) => present.iter().map(|r| r.to_string()).zip(platforms).collect(),
+        Err(_) => HashMap::new(),
+    };
+    let mut out = Vec::new();
+    for reference in references {
+        let alias = plan::key::parent_alias(&options.plan.cache_repo, arch, &reference);
+        let have_alias = images.contains_key(&alias);
+        let name_fits = platforms
+            .get(&reference)
+            .is_some_and(|p| docker::platform_matches(p, platform));
+        let pull = match options.pull {
+            Pull::Always => true,
+            Pull::Missing => !have_alias && !name_fits,
+            Pull::Never => false,
+        };
+        if pull {
+            out.push(ParentStep::Pull { reference, alias });
+        } else if have_alias {
+            if images.get(&alias) != images.get(&reference) {
+                out.push(ParentStep::Restore { reference, alias });
+            }
+        } else if name_fits {
+            out.push(ParentStep::Adopt { reference, alias });
+        }
+    }
     out
+}
+
+/// `--push` for nodes that are already built: their tags, pushed where the registry does
+/// not have them yet. A node whose push fails is marked failed.
+fn push_nodes(
+    session: &Session,
+    plan: &Plan,
+    nodes: &[usize],
+    images: &HashMap<String, String>,
+    publish: &crate::publish::PublishOptions,
+    outcomes: &mut [Option<Outcome>],
+) -> Result<(), Error> {
+    let mut items = Vec::new();
+    let mut owner = Vec::new();
+    for &i in nodes {
+        let node = &plan.nodes[i];
+        if let Some(ns) = publish.targets.for_arch(&node.arch) {
+            for item in crate::publish::push_items(&session.config, node, ns, publish.uniq, images)
+            {
+                items.push(item);
+                owner.push(i);
+            }
+        }
+    }
+    if items.is_empty() {
+        return Ok(());
+    }
+    let registry = crate::registry::Registry::new();
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    let mut err = std::io::stderr();
+    let failures =
+        crate::publish::push_all(&items, images, publish, &registry, &mut out, &mut err)?;
+    for failure in failures {
+        let i = items
+            .iter()
+            .position(|item| failure.starts_with(&format!("{}:", item.target)))
+            .map(|k| owner[k]);
+        eprintln!("FAILED  push {failure}");
+        if let Some(i) = i {
+            outcomes[i] = Some(Outcome::Failed(format!("push failed: {failure}")));
+        }
+    }
+    Ok(())
+}
+
+/// `--push` in a worker, right after the node is built; output goes to the node's log.
+fn push_built(
+    config: &crate::cli::Config,
+    node: &plan::Node,
+    publish: &crate::publish::PublishOptions,
+    log: &std::path::Path,
+) -> Result<(), String> {
+    let Some(ns) = publish.targets.for_arch(&node.arch) else {
+        return Ok(());
+    };
+    let mut images = HashMap::new();
+    if let Some(id) = Engine::image_id(&node.cache_tag) {
+        images.insert(node.cache_tag.clone(), id);
+    }
+    let mut node = node.clone();
+    node.built = Some(true);
+    let items = crate::publish::push_items(config, &node, ns, publish.uniq, &images);
+    let registry = crate::registry::Registry::new();
+    let mut text: Vec<u8> = Vec::new();
+    let mut err_text: Vec<u8> = Vec::new();
+    let failures =
+        crate::publish::push_all(&items, &images, publish, &registry, &mut text, &mut err_text)
+            .map_err(|e| e.to_string())?;
+    if let Ok(mut file) = std::fs::OpenOptions::new().append(true).open(log) {
+        use std::io::Write;
+        let _ = file.write_all(&text);
+        let _ = file.write_all(&err_text);
+    }
+    if failures.is_empty() {
+        Ok(())
+    } else {
+        Err(format!("push failed: {}", failures.join("; ")))
+    }
 }
 
 /// With the docker driver, a BuildKit node's registry cache is pushed as an image.

@@ -177,6 +177,35 @@ impl Manifest {
             .collect()
     }
 
+    /// Every shared tag, in order of first appearance.
+    pub fn all_shared_tags(&self) -> Vec<&str> {
+        let mut out: Vec<&str> = Vec::new();
+        for tag in self.entries.iter().flat_map(|e| &e.shared_tags) {
+            if !out.contains(&tag.as_str()) {
+                out.push(tag);
+            }
+        }
+        out
+    }
+
+    /// The shared tags grouped by the exact set of entries that carry them, in order of
+    /// first appearance (bashbrew's `GetSharedTagGroups`): each group becomes one manifest
+    /// list pushed under all of its tags.
+    pub fn shared_tag_groups(&self) -> Vec<SharedTagGroup> {
+        let mut groups: Vec<SharedTagGroup> = Vec::new();
+        for tag in self.all_shared_tags() {
+            let entries = self.shared_tag_entries(tag);
+            match groups.iter_mut().find(|g| g.entries == entries) {
+                Some(group) => group.shared_tags.push(tag.to_string()),
+                None => groups.push(SharedTagGroup {
+                    shared_tags: vec![tag.to_string()],
+                    entries,
+                }),
+            }
+        }
+        groups
+    }
+
     /// The indexes of the entries a tag names: the entry with that tag, or every entry with
     /// that shared tag.
     pub fn entries_for_tag(&self, tag: &str) -> Vec<usize> {
@@ -185,4 +214,11 @@ impl Manifest {
             None => self.shared_tag_entries(tag),
         }
     }
+}
+
+/// Shared tags that name the same entries (indexes into [`Manifest::entries`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SharedTagGroup {
+    pub shared_tags: Vec<String>,
+    pub entries: Vec<usize>,
 }

@@ -75,6 +75,15 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
     digest.iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// `<cache-repo>:from-<arch>-<sha256(reference)[..16]>`: the local alias of an external
+/// parent image pulled for `arch`. One engine has one image per name, so after pulling
+/// `busybox` for arm64 and then for amd64 the name holds only the last; the alias keeps
+/// each platform's image and its id, for keys and for re-pointing the name before a build.
+pub fn parent_alias(cache_repo: &str, arch: &str, reference: &str) -> String {
+    let hash = sha256_hex(reference.as_bytes());
+    format!("{cache_repo}:from-{arch}-{}", &hash[..16])
+}
+
 /// `<cache-repo>:<key>`: an image under this tag means the node is built.
 pub fn cache_tag(cache_repo: &str, key: &str) -> String {
     format!("{cache_repo}:{key}")

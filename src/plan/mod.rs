@@ -91,6 +91,10 @@ pub struct PlanOptions {
     pub uniq: bool,
     pub cache_repo: String,
     pub build: BuildSettings,
+    /// The engine's own platform (`linux/amd64`) when one answers: for other platforms a
+    /// local external image only counts through its per-platform alias (see
+    /// [`key::parent_alias`]), since its plain name may hold another platform's image.
+    pub engine_platform: Option<String>,
 }
 
 /// One selected (entry, architecture) before keys are known.
@@ -119,7 +123,13 @@ pub fn make(
         for repo in repos {
             for entry in repo.entries() {
                 let id = (repo.path.clone(), entry.tags[0].clone(), arch.clone());
-                if seen_entries.contains(&id) || notes.skips(&arch_config, repo, entry) {
+                // With several architectures, an entry without one is simply not planned
+                // for it; the notes are for what a single --arch excludes.
+                let other_arch = options.arches.len() > 1 && !entry.has_architecture(arch);
+                if other_arch
+                    || seen_entries.contains(&id)
+                    || notes.skips(&arch_config, repo, entry)
+                {
                     continue;
                 }
                 seen_entries.insert(id);
@@ -197,7 +207,7 @@ pub fn make(
                 },
                 None => ParentInput::External {
                     reference: reference.clone(),
-                    image: external_image(reference, images),
+                    image: external_image(reference, &slot.arch, &platform, options, images),
                 },
             })
             .collect();
@@ -245,12 +255,32 @@ fn node_images(config: &crate::cli::Config, slot: &Slot<'_>) -> Vec<String> {
         .collect()
 }
 
-/// The image id of an external parent, when the engine has it (`scratch` always).
-fn external_image(reference: &str, images: Option<&HashMap<String, String>>) -> Option<String> {
+/// The image id of an external parent for `arch`, when the engine has it (`scratch`
+/// always): the per-platform alias keg tags after pulling, else, on the engine's own
+/// platform only, the image under the reference itself.
+fn external_image(
+    reference: &str,
+    arch: &str,
+    platform: &str,
+    options: &PlanOptions,
+    images: Option<&HashMap<String, String>>,
+) -> Option<String> {
     if reference == "scratch" {
         return Some("scratch".to_string());
     }
-    images?.get(reference).cloned()
+    let images = images?;
+    let alias = key::parent_alias(&options.cache_repo, arch, reference);
+    if let Some(id) = images.get(&alias) {
+        return Some(id.clone());
+    }
+    let native = options.engine_platform.as_ref().is_none_or(|engine| {
+        platform == engine || platform.starts_with(&format!("{engine}/"))
+    });
+    if native {
+        images.get(reference).cloned()
+    } else {
+        None
+    }
 }
 
 #[allow(clippy::too_many_arguments)]

@@ -1,0 +1,564 @@
+//! Publishing: `tag`, `push` and `put-shared`, bashbrew's commands with its flags and
+//! semantics, plus the push that `build --push` runs after each node.
+//!
+//! Each architecture's images go to a target namespace: `--arch-namespace ARCH=NS`
+//! (BASHBREW_ARCH_NAMESPACES) for that architecture, else `--target-namespace`, else
+//! `--namespace`. Invariants: registry state is read with one query per distinct reference,
+//! all queries concurrently, before anything is changed; a tag whose registry image already
+//! equals the local one is not pushed, and a manifest list whose members are unchanged is not
+//! put, unless `--force`; shared tags are never pushed directly, only put as lists; every
+//! failure is collected and reported at the end (exit 1), never only the first; `--dry-run`
+//! prints the exact commands and runs none (it still reads the registry, as bashbrew does).
+
+use std::collections::{BTreeMap, HashMap};
+use std::io::Write;
+use std::sync::atomic::AtomicBool;
+
+use rayon::prelude::*;
+
+use crate::cli::Config;
+use crate::error::Error;
+use crate::exec::docker::DockerCommand;
+use crate::exec::worker;
+use crate::library::Repo;
+use crate::plan::{Node, Plan};
+use crate::registry::Registry;
+
+/// Registry queries in flight at once.
+const QUERY_THREADS: usize = 8;
+/// Pushes in flight at once (each `docker push` already uploads layers in parallel).
+const PUSH_THREADS: usize = 4;
+
+/// Where each architecture's images are tagged and pushed.
+#[derive(Debug, Clone, Default)]
+pub struct Targets {
+    /// `--target-namespace`, else `--namespace`.
+    pub default: Option<String>,
+    /// `--arch-namespace ARCH=NS`.
+    pub per_arch: BTreeMap<String, String>,
+}
+
+impl Targets {
+    /// Validates `--target-namespace`, `--namespace` and `--arch-namespace` values.
+    pub fn new(
+        target_namespace: Option<&str>,
+        namespace: &str,
+        arch_namespaces: &[String],
+    ) -> Result<Targets, Error> {
+        let clean = |ns: &str| ns.trim().trim_matches('/').to_string();
+        let default = target_namespace
+            .map(clean)
+            .filter(|ns| !ns.is_empty())
+            .or_else(|| Some(clean(namespace)).filter(|ns| !ns.is_empty()));
+        Ok(Targets {
+            default,
+            per_arch: parse_arch_namespaces(arch_namespaces)?,
+        })
+    }
+
+    /// The namespace `arch`'s images go to.
+    pub fn for_arch(&self, arch: &str) -> Option<&str> {
+        self.per_arch
+            .get(arch)
+            .or(self.default.as_ref())
+            .map(String::as_str)
+    }
+
+    /// Checks that every architecture has a namespace and that no two architectures share
+    /// one (their images would overwrite each other's tags).
+    pub fn check(&self, arches: &[String], command: &str) -> Result<(), Error> {
+        let mut seen: HashMap<&str, &str> = HashMap::new();
+        for arch in arches {
+            let Some(ns) = self.for_arch(arch) else {
+                return Err(Error::Usage {
+                    option: "--target-namespace",
+                    value: String::new(),
+                    expected: format!(
+                        "`{command}` needs a target namespace for {arch}: --target-namespace, --namespace or --arch-namespace {arch}=NS"
+                    ),
+                });
+            };
+            if let Some(other) = seen.insert(ns, arch) {
+                return Err(Error::Usage {
+                    option: "--arch-namespace",
+                    value: ns.to_string(),
+                    expected: format!(
+                        "{other} and {arch} would both be pushed to {ns}: give each architecture its own namespace with --arch-namespace ARCH=NS"
+                    ),
+                });
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Parses `ARCH=NS` items (BASHBREW_ARCH_NAMESPACES is `amd64 = ns, arm64v8 = ns`).
+pub fn parse_arch_namespaces(items: &[String]) -> Result<BTreeMap<String, String>, Error> {
+    let mut out = BTreeMap::new();
+    for item in items.iter().filter(|i| !i.trim().is_empty()) {
+        let parsed = item
+            .split_once('=')
+            .map(|(a, ns)| (a.trim(), ns.trim().trim_matches('/')))
+            .filter(|(a, ns)| crate::arch::is_known(a) && !ns.is_empty());
+        let Some((arch, ns)) = parsed else {
+            return Err(Error::Usage {
+                option: "--arch-namespace",
+                value: item.clone(),
+                expected: format!(
+                    "expected ARCH=NAMESPACE with ARCH one of {}",
+                    crate::arch::names().collect::<Vec<_>>().join(", ")
+                ),
+            });
+        };
+        out.insert(arch.to_string(), ns.to_string());
+    }
+    Ok(out)
+}
+
+/// `NS/repo` (bashbrew's `path.Join`).
+fn join(namespace: &str, repo: &str) -> String {
+    if namespace.is_empty() {
+        repo.to_string()
+    } else {
+        format!("{namespace}/{repo}")
+    }
+}
+
+fn docker(args: &[&str]) -> DockerCommand {
+    DockerCommand {
+        env: Default::default(),
+        argv: std::iter::once("docker")
+            .chain(args.iter().copied())
+            .map(str::to_string)
+            .collect(),
+    }
+}
+
+/// Runs `f` over `items` on `threads` threads, keeping the order.
+fn concurrently<T: Sync, R: Send>(items: &[T], threads: usize, f: impl Fn(&T) -> R + Sync) -> Vec<R> {
+    match rayon::ThreadPoolBuilder::new()
+        .num_threads(threads.clamp(1, items.len().max(1)))
+        .build()
+    {
+        Ok(pool) => pool.install(|| items.par_iter().map(&f).collect()),
+        Err(_) => items.iter().map(f).collect(),
+    }
+}
+
+/// What `tag` and `push` do.
+#[derive(Debug, Clone)]
+pub struct PublishOptions {
+    pub targets: Targets,
+    pub dry_run: bool,
+    pub force: bool,
+    pub uniq: bool,
+}
+
+/// The local image a node's tags come from: its cache tag when built, else `[ns/]repo:tag`.
+fn source_image(config: &Config, node: &Node, tag: &str) -> String {
+    if node.built == Some(true) {
+        node.cache_tag.clone()
+    } else {
+        format!("{}:{tag}", config.image_repo(&node.repo))
+    }
+}
+
+/// `keg tag`: tags every node's tags and shared tags as `TARGET/repo:tag`.
+pub fn tag(
+    config: &Config,
+    plan: &Plan,
+    images: &HashMap<String, String>,
+    options: &PublishOptions,
+    out: &mut dyn Write,
+) -> Result<(), Error> {
+    let mut failures = Vec::new();
+    let cancel = AtomicBool::new(false);
+    for node in plan.order_indexes().into_iter().map(|i| &plan.nodes[i]) {
+        let Some(ns) = options.targets.for_arch(&node.arch) else {
+            continue;
+        };
+        let mut tags: Vec<&String> = node.tags.iter().chain(&node.shared_tags).collect();
+        if options.uniq {
+            tags.truncate(1);
+        }
+        for tag in tags {
+            let source = source_image(config, node, tag);
+            let target = format!("{}:{tag}", join(ns, &node.repo));
+            writeln!(out, "Tagging {target}").map_err(Error::Output)?;
+            let cmd = docker(&["tag", &source, &target]);
+            if options.dry_run {
+                writeln!(out, "  {}", cmd.display()).map_err(Error::Output)?;
+            } else if images.get(&target).is_none() || images.get(&target) != images.get(&source)
+            {
+                out.flush().map_err(Error::Output)?;
+                if let Err(reason) = worker::run_simple(&cmd, None, &cancel) {
+                    failures.push(format!("{target}: {reason}"));
+                }
+            }
+        }
+    }
+    if failures.is_empty() {
+        Ok(())
+    } else {
+        Err(Error::PublishFailed {
+            action: "tagging",
+            failures,
+        })
+    }
+}
+
+/// One tag to push: the target reference and the local image it must point at.
+#[derive(Debug, Clone)]
+pub struct PushItem {
+    pub target: String,
+    /// The reference the target is tagged from.
+    pub source: String,
+    /// The local image id, None when there is no local image.
+    pub image: Option<String>,
+}
+
+/// The tags `push` pushes for a node: its Tags (never SharedTags), first only with `uniq`.
+pub fn push_items(
+    config: &Config,
+    node: &Node,
+    namespace: &str,
+    uniq: bool,
+    images: &HashMap<String, String>,
+) -> Vec<PushItem> {
+    let take = if uniq { 1 } else { node.tags.len() };
+    node.tags
+        .iter()
+        .take(take)
+        .map(|tag| {
+            let source = source_image(config, node, tag);
+            PushItem {
+                target: format!("{}:{tag}", join(namespace, &node.repo)),
+                image: images.get(&source).cloned(),
+                source,
+            }
+        })
+        .collect()
+}
+
+/// `keg push`: tags and pushes every node's tags, skipping those the registry already has.
+pub fn push(
+    config: &Config,
+    plan: &Plan,
+    images: &HashMap<String, String>,
+    options: &PublishOptions,
+    registry: &Registry,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+) -> Result<(), Error> {
+    let mut items = Vec::new();
+    for node in plan.order_indexes().into_iter().map(|i| &plan.nodes[i]) {
+        if let Some(ns) = options.targets.for_arch(&node.arch) {
+            items.extend(push_items(config, node, ns, options.uniq, images));
+        }
+    }
+    let failures = push_all(&items, images, options, registry, out, err)?;
+    if failures.is_empty() {
+        Ok(())
+    } else {
+        Err(Error::PublishFailed {
+            action: "pushing",
+            failures,
+        })
+    }
+}
+
+/// Pushes `items`: one registry query each (all at once), then the pushes that are needed.
+/// Returns the failures; prints `Tagging`, `Pushing` and `skipping` lines as bashbrew does.
+pub fn push_all(
+    items: &[PushItem],
+    images: &HashMap<String, String>,
+    options: &PublishOptions,
+    registry: &Registry,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+) -> Result<Vec<String>, Error> {
+    let mut failures = Vec::new();
+    let remote: Vec<Option<Result<Vec<String>, String>>> = if options.force {
+        vec![None; items.len()]
+    } else {
+        concurrently(items, QUERY_THREADS, |item| {
+            Some(registry.image_ids(&item.target).map_err(|e| e.to_string()))
+        })
+    };
+    let cancel = AtomicBool::new(false);
+    let mut to_push: Vec<&PushItem> = Vec::new();
+    for (item, remote) in items.iter().zip(remote) {
+        let Some(image) = &item.image else {
+            failures.push(format!(
+                "{}: there is no local image {} (build it first)",
+                item.target, item.source
+            ));
+            continue;
+        };
+        match remote {
+            Some(Ok(ids)) if ids.contains(image) => {
+                writeln!(err, "skipping {} (remote image matches local)", item.target)
+                    .map_err(Error::Output)?;
+                continue;
+            }
+            Some(Err(reason)) => {
+                writeln!(err, "warning: cannot ask the registry about {reason}; pushing")
+                    .map_err(Error::Output)?;
+            }
+            _ => {}
+        }
+        if images.get(&item.target) != Some(image) {
+            let cmd = docker(&["tag", &item.source, &item.target]);
+            writeln!(out, "Tagging {}", item.target).map_err(Error::Output)?;
+            if options.dry_run {
+                writeln!(out, "  {}", cmd.display()).map_err(Error::Output)?;
+            } else if let Err(reason) = worker::run_simple(&cmd, None, &cancel) {
+                failures.push(format!("{}: {reason}", item.target));
+                continue;
+            }
+        }
+        writeln!(out, "Pushing {}", item.target).map_err(Error::Output)?;
+        if options.dry_run {
+            let cmd = docker(&["push", &item.target]);
+            writeln!(out, "  {}", cmd.display()).map_err(Error::Output)?;
+        } else {
+            to_push.push(item);
+        }
+    }
+    out.flush().map_err(Error::Output)?;
+    let results = concurrently(&to_push, PUSH_THREADS, |item| {
+        worker::run_simple(&docker(&["push", &item.target]), None, &cancel)
+            .map_err(|reason| format!("{}: {reason}", item.target))
+    });
+    failures.extend(results.into_iter().filter_map(Result::err));
+    Ok(failures)
+}
+
+/// What `put-shared` does.
+#[derive(Debug, Clone)]
+pub struct SharedOptions {
+    /// `--target-namespace`, else `--namespace`.
+    pub target_namespace: String,
+    pub arch_namespaces: BTreeMap<String, String>,
+    pub single_arch: bool,
+    pub dry_run: bool,
+    pub force: bool,
+}
+
+/// One manifest list to put: its tags and the per-architecture images it joins.
+struct Group {
+    target_repo: String,
+    tags: Vec<String>,
+    members: Vec<String>,
+}
+
+/// `keg put-shared`: one manifest list per entry (its Tags) and per shared-tag group, from
+/// the per-architecture images `ARCH-NS/repo:first-tag`, with `docker buildx imagetools
+/// create`; lists whose members are unchanged are skipped.
+pub fn put_shared(
+    config: &Config,
+    repos: &[Repo],
+    options: &SharedOptions,
+    registry: &Registry,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+) -> Result<(), Error> {
+    let mut groups: Vec<Group> = Vec::new();
+    for repo in repos {
+        let target_repo = join(&options.target_namespace, &repo.name);
+        let mut entry_groups: Vec<(Vec<String>, Vec<&crate::manifest::Entry>)> = Vec::new();
+        if !options.single_arch {
+            for entry in repo.entries() {
+                entry_groups.push((entry.tags.clone(), vec![entry]));
+            }
+        }
+        if repo.tag.is_none() {
+            for group in repo.manifest.shared_tag_groups() {
+                let entries = group
+                    .entries
+                    .iter()
+                    .map(|&i| &repo.manifest.entries[i])
+                    .collect();
+                entry_groups.push((group.shared_tags, entries));
+            }
+        } else {
+            writeln!(err, "warning: a single tag was requested -- skipping SharedTags")
+                .map_err(Error::Output)?;
+        }
+        for (tags, entries) in entry_groups {
+            let mut members = Vec::new();
+            for entry in entries {
+                for arch in &entry.architectures {
+                    if options.single_arch && *arch != config.arch {
+                        continue;
+                    }
+                    let Some(ns) = options.arch_namespaces.get(arch) else {
+                        writeln!(
+                            err,
+                            "warning: no arch-namespace specified for {arch:?}; skipping ({:?})",
+                            repo.entry_id(entry)
+                        )
+                        .map_err(Error::Output)?;
+                        continue;
+                    };
+                    members.push(format!("{}:{}", join(ns, &repo.name), entry.tags[0]));
+                }
+            }
+            groups.push(Group {
+                target_repo: target_repo.clone(),
+                tags,
+                members,
+            });
+        }
+    }
+
+    // Every registry question at once: each member and, unless --force, each target tag.
+    let mut refs: Vec<String> = Vec::new();
+    for group in &groups {
+        refs.extend(group.members.iter().cloned());
+        if !options.force {
+            refs.extend(
+                group
+                    .tags
+                    .iter()
+                    .map(|t| format!("{}:{t}", group.target_repo)),
+            );
+        }
+    }
+    refs.sort();
+    refs.dedup();
+    let answers: HashMap<&String, Result<Vec<String>, String>> = refs
+        .iter()
+        .zip(concurrently(&refs, QUERY_THREADS, |r| {
+            registry.manifest_digests(r).map_err(|e| e.to_string())
+        }))
+        .collect();
+    let digests = |r: &String| -> Vec<String> {
+        let mut d = answers
+            .get(r)
+            .and_then(|a| a.as_ref().ok())
+            .cloned()
+            .unwrap_or_default();
+        d.sort();
+        d
+    };
+
+    let mut failures = Vec::new();
+    let cancel = AtomicBool::new(false);
+    for group in &groups {
+        let first = format!("{}:{}", group.target_repo, group.tags[0]);
+        if group.members.is_empty() {
+            writeln!(err, "skipping {first} (nothing to push)").map_err(Error::Output)?;
+            continue;
+        }
+        let mut expected: Vec<String> = Vec::new();
+        let mut sources: Vec<String> = Vec::new();
+        for member in &group.members {
+            if let Some(Err(reason)) = answers.get(member) {
+                writeln!(err, "warning: {reason}").map_err(Error::Output)?;
+            }
+            let found = digests(member);
+            if found.len() != 1 {
+                writeln!(
+                    err,
+                    "warning: expected 1 image for {member:?}; got {}",
+                    found.len()
+                )
+                .map_err(Error::Output)?;
+            }
+            let repo = member.rsplit_once(':').map_or(member.as_str(), |(r, _)| r);
+            sources.extend(found.iter().map(|d| format!("{repo}@{d}")));
+            expected.extend(found);
+        }
+        expected.sort();
+        if expected.is_empty() {
+            failures.push(format!(
+                "{first}: none of its images is in the registry ({})",
+                group.members.join(", ")
+            ));
+            continue;
+        }
+        let mut tags: Vec<&String> = Vec::new();
+        for tag in &group.tags {
+            let image = format!("{}:{tag}", group.target_repo);
+            if !options.force && digests(&image) == expected {
+                writeln!(
+                    err,
+                    "skipping {image} ({} remote digests up-to-date)",
+                    expected.len()
+                )
+                .map_err(Error::Output)?;
+                continue;
+            }
+            tags.push(tag);
+        }
+        let Some(first_tag) = tags.first() else {
+            continue;
+        };
+        let id = format!("{}:{first_tag}", group.target_repo);
+        writeln!(out, "Putting {id}").map_err(Error::Output)?;
+        let mut argv: Vec<String> = vec!["buildx".into(), "imagetools".into(), "create".into()];
+        for tag in &tags {
+            argv.extend(["-t".into(), format!("{}:{tag}", group.target_repo)]);
+        }
+        argv.extend(sources);
+        let cmd = docker(&argv.iter().map(String::as_str).collect::<Vec<_>>());
+        if options.dry_run {
+            writeln!(out, "  {}", cmd.display()).map_err(Error::Output)?;
+            continue;
+        }
+        out.flush().map_err(Error::Output)?;
+        if let Err(reason) = worker::run_simple(&cmd, None, &cancel) {
+            writeln!(
+                err,
+                "warning: failed putting {id}, skipping (collecting errors)"
+            )
+            .map_err(Error::Output)?;
+            failures.push(format!("{id}: {reason}"));
+        }
+    }
+    if failures.is_empty() {
+        Ok(())
+    } else {
+        Err(Error::PublishFailed {
+            action: "putting groups",
+            failures,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn arch_namespaces_parse_like_bashbrew_env() {
+        let items: Vec<String> = "amd64 = 127.0.0.1:5000/amd64, arm64v8=ns/arm64v8/"
+            .split(',')
+            .map(str::to_string)
+            .collect();
+        let parsed = parse_arch_namespaces(&items).unwrap();
+        assert_eq!(parsed["amd64"], "127.0.0.1:5000/amd64");
+        assert_eq!(parsed["arm64v8"], "ns/arm64v8");
+        for bad in ["amd64", "arm64=ns", "amd64=", "=ns"] {
+            let err = parse_arch_namespaces(&[bad.to_string()]).unwrap_err();
+            assert!(err.to_string().contains("ARCH=NAMESPACE"), "{bad}: {err}");
+        }
+    }
+
+    #[test]
+    fn targets_need_one_namespace_per_architecture() {
+        let arches = vec!["amd64".to_string(), "arm64v8".to_string()];
+        let one = Targets::new(Some("ns"), "", &[]).unwrap();
+        assert_eq!(one.for_arch("arm64v8"), Some("ns"));
+        assert!(one.check(&arches[..1], "push").is_ok());
+        let err = one.check(&arches, "push").unwrap_err().to_string();
+        assert!(err.contains("amd64 and arm64v8 would both be pushed to ns"), "{err}");
+        let per_arch = Targets::new(None, "lib", &["arm64v8=arm".to_string()]).unwrap();
+        assert_eq!(per_arch.for_arch("amd64"), Some("lib"));
+        assert!(per_arch.check(&arches, "push").is_ok());
+        let none = Targets::new(None, "", &[]).unwrap();
+        let err = none.check(&arches[..1], "push").unwrap_err().to_string();
+        assert!(err.contains("needs a target namespace for amd64"), "{err}");
+    }
+}
