@@ -434,7 +434,10 @@ impl Config {
             .collect::<Result<Vec<_>, _>>()?;
         Ok(Config {
             library: args.library,
-            arch: arches.first().cloned().unwrap_or_else(|| arch::DEFAULT.to_string()),
+            arch: arches
+                .first()
+                .cloned()
+                .unwrap_or_else(|| arch::DEFAULT.to_string()),
             arches,
             all_arches,
             namespace: args.namespace,

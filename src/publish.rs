@@ -135,7 +135,11 @@ fn docker(args: &[&str]) -> DockerCommand {
 }
 
 /// Runs `f` over `items` on `threads` threads, keeping the order.
-fn concurrently<T: Sync, R: Send>(items: &[T], threads: usize, f: impl Fn(&T) -> R + Sync) -> Vec<R> {
+fn concurrently<T: Sync, R: Send>(
+    items: &[T],
+    threads: usize,
+    f: impl Fn(&T) -> R + Sync,
+) -> Vec<R> {
     match rayon::ThreadPoolBuilder::new()
         .num_threads(threads.clamp(1, items.len().max(1)))
         .build()
@@ -188,8 +192,7 @@ pub fn tag(
             let cmd = docker(&["tag", &source, &target]);
             if options.dry_run {
                 writeln!(out, "  {}", cmd.display()).map_err(Error::Output)?;
-            } else if images.get(&target).is_none() || images.get(&target) != images.get(&source)
-            {
+            } else if images.get(&target).is_none() || images.get(&target) != images.get(&source) {
                 out.flush().map_err(Error::Output)?;
                 if let Err(reason) = worker::run_simple(&cmd, None, &cancel) {
                     failures.push(format!("{target}: {reason}"));
@@ -302,8 +305,11 @@ pub fn push_all(
                 continue;
             }
             Some(Err(reason)) => {
-                writeln!(err, "warning: cannot ask the registry about {reason}; pushing")
-                    .map_err(Error::Output)?;
+                writeln!(
+                    err,
+                    "warning: cannot ask the registry about {reason}; pushing"
+                )
+                .map_err(Error::Output)?;
             }
             _ => {}
         }
@@ -382,8 +388,11 @@ pub fn put_shared(
                 entry_groups.push((group.shared_tags, entries));
             }
         } else {
-            writeln!(err, "warning: a single tag was requested -- skipping SharedTags")
-                .map_err(Error::Output)?;
+            writeln!(
+                err,
+                "warning: a single tag was requested -- skipping SharedTags"
+            )
+            .map_err(Error::Output)?;
         }
         for (tags, entries) in entry_groups {
             let mut members = Vec::new();
@@ -553,7 +562,10 @@ mod tests {
         assert_eq!(one.for_arch("arm64v8"), Some("ns"));
         assert!(one.check(&arches[..1], "push").is_ok());
         let err = one.check(&arches, "push").unwrap_err().to_string();
-        assert!(err.contains("amd64 and arm64v8 would both be pushed to ns"), "{err}");
+        assert!(
+            err.contains("amd64 and arm64v8 would both be pushed to ns"),
+            "{err}"
+        );
         let per_arch = Targets::new(None, "lib", &["arm64v8=arm".to_string()]).unwrap();
         assert_eq!(per_arch.for_arch("amd64"), Some("lib"));
         assert!(per_arch.check(&arches, "push").is_ok());

@@ -2,8 +2,6 @@
 
 use std::process::{Command, Stdio};
 
-
-
 #[derive(Debug, thiserror::Error)]
 #[error("{reference}: {message}")]
 pub struct RegistryError {
@@ -45,7 +43,8 @@ impl Registry {
             return Err(err(text.trim().to_string()));
         }
         let body = out.stdout;
-        let json: serde_json::Value = serde_json::from_slice(&body).map_err(|e| err(e.to_string()))?;
+        let json: serde_json::Value =
+            serde_json::from_slice(&body).map_err(|e| err(e.to_string()))?;
         let digest = format!("sha256:{}", crate::plan::key::sha256_hex(&body));
         Ok(Some(RemoteManifest {
             digest,

@@ -194,7 +194,12 @@ impl Engine {
             return Ok(Vec::new());
         }
         let output = Command::new("docker")
-            .args(["image", "inspect", "--format", "{{.Os}}/{{.Architecture}}/{{.Variant}}"])
+            .args([
+                "image",
+                "inspect",
+                "--format",
+                "{{.Os}}/{{.Architecture}}/{{.Variant}}",
+            ])
             .args(references)
             .stdin(Stdio::null())
             .stderr(Stdio::null())

@@ -105,7 +105,9 @@ fn build_arch(
     // run. After a pull the image is also tagged with its per-platform alias; before a
     // build, a name holding another platform's image is pointed back at this one's alias.
     let arch = options.plan.arches.first().cloned().unwrap_or_default();
-    let platform = crate::arch::platform(&arch).map(|p| p.to_string()).unwrap_or_default();
+    let platform = crate::arch::platform(&arch)
+        .map(|p| p.to_string())
+        .unwrap_or_default();
     let steps = parent_steps(&plan, &images, options, &arch, &platform);
     let mut pull_failures: HashMap<String, String> = HashMap::new();
     let mut changed = false;
@@ -115,15 +117,21 @@ fn build_arch(
                 let argv = ["docker", "pull", "--platform", &platform, reference]
                     .map(String::from)
                     .to_vec();
-                let tag = ["docker", "tag", reference, alias].map(String::from).to_vec();
+                let tag = ["docker", "tag", reference, alias]
+                    .map(String::from)
+                    .to_vec();
                 (reference, vec![argv, tag])
             }
             ParentStep::Restore { reference, alias } => {
-                let tag = ["docker", "tag", alias, reference].map(String::from).to_vec();
+                let tag = ["docker", "tag", alias, reference]
+                    .map(String::from)
+                    .to_vec();
                 (reference, vec![tag])
             }
             ParentStep::Adopt { reference, alias } => {
-                let tag = ["docker", "tag", reference, alias].map(String::from).to_vec();
+                let tag = ["docker", "tag", reference, alias]
+                    .map(String::from)
+                    .to_vec();
                 (reference, vec![tag])
             }
         };
@@ -465,7 +473,11 @@ fn parent_steps(
         .map(String::as_str)
         .collect();
     let platforms: HashMap<String, String> = match Engine::platforms(&present) {
-        Ok(platforms) => present.iter().map(|r| r.to_string()).zip(platforms).collect(),
+        Ok(platforms) => present
+            .iter()
+            .map(|r| r.to_string())
+            .zip(platforms)
+            .collect(),
         Err(_) => HashMap::new(),
     };
     let mut out = Vec::new();
@@ -557,9 +569,15 @@ fn push_built(
     let registry = crate::registry::Registry::new();
     let mut text: Vec<u8> = Vec::new();
     let mut err_text: Vec<u8> = Vec::new();
-    let failures =
-        crate::publish::push_all(&items, &images, publish, &registry, &mut text, &mut err_text)
-            .map_err(|e| e.to_string())?;
+    let failures = crate::publish::push_all(
+        &items,
+        &images,
+        publish,
+        &registry,
+        &mut text,
+        &mut err_text,
+    )
+    .map_err(|e| e.to_string())?;
     if let Ok(mut file) = std::fs::OpenOptions::new().append(true).open(log) {
         use std::io::Write;
         let _ = file.write_all(&text);

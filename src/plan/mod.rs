@@ -273,9 +273,10 @@ fn external_image(
     if let Some(id) = images.get(&alias) {
         return Some(id.clone());
     }
-    let native = options.engine_platform.as_ref().is_none_or(|engine| {
-        platform == engine || platform.starts_with(&format!("{engine}/"))
-    });
+    let native = options
+        .engine_platform
+        .as_ref()
+        .is_none_or(|engine| platform == engine || platform.starts_with(&format!("{engine}/")));
     if native {
         images.get(reference).cloned()
     } else {
