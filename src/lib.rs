@@ -19,6 +19,7 @@ pub mod manifest;
 pub mod order;
 pub mod plan;
 pub mod query;
+pub mod registry;
 pub mod report;
 pub mod session;
 pub mod shard;
