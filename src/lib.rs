@@ -3,8 +3,9 @@
 //! The pipeline, one module per stage: [`manifest`] (parse and validate one file) ->
 //! [`library`] (find files, resolve repository arguments) -> [`git`] / [`dockerfile`] /
 //! [`context`] via [`sources`] (each entry's commit, Dockerfile and parents) -> plan
-//! (graph, cache keys) -> [`exec`] (build) -> report (what people and CI see). [`run`]
-//! dispatches each command to the stages it needs.
+//! (graph, cache keys) -> [`exec`] (build; [`oci`] imports `Builder: oci-import` layouts
+//! instead) -> report (what people and CI see). [`run`] dispatches each command to the
+//! stages it needs.
 
 pub mod arch;
 pub mod cli;
@@ -16,6 +17,7 @@ pub mod git;
 pub mod library;
 pub mod lineage;
 pub mod manifest;
+pub mod oci;
 pub mod order;
 pub mod plan;
 pub mod publish;

@@ -148,7 +148,7 @@ fn spawn(command: &DockerCommand) -> Result<Child, String> {
 
 /// Waits for the child, terminating its process group when `cancel` is set. Returns the
 /// exit code (signals give 128 + signal), or Err when cancelled.
-fn wait(child: &mut Child, cancel: &AtomicBool) -> Result<i32, String> {
+pub(crate) fn wait(child: &mut Child, cancel: &AtomicBool) -> Result<i32, String> {
     let mut terminated_at: Option<Instant> = None;
     loop {
         match child.try_wait() {
@@ -181,7 +181,9 @@ fn wait(child: &mut Child, cancel: &AtomicBool) -> Result<i32, String> {
     }
 }
 
-fn signal_group(pid: u32, signal: i32) {
+/// Sends `signal` to the process group led by `pid` (children are spawned with
+/// `process_group(0)`, so a child's pid is its group id).
+pub(crate) fn signal_group(pid: u32, signal: i32) {
     if let Ok(pid) = i32::try_from(pid) {
         // SAFETY: kill(2) with a negative pid signals that process group; no memory is shared.
         unsafe {
