@@ -315,8 +315,11 @@ fn build_arch(
                         commit: &node.git_commit,
                         directory: &node.directory,
                     };
-                    let mut result =
-                        worker::run_build(i, &node.command, context, &log, &tx, &INTERRUPTED);
+                    let mut result = if node.builder == crate::manifest::Builder::OciImport {
+                        import_layout(cache, node, &log)
+                    } else {
+                        worker::run_build(i, &node.command, context, &log, &tx, &INTERRUPTED)
+                    };
                     if let (Ok(()), Some(push)) = (&result, registry_push) {
                         result = worker::run_simple(&push, Some(&log), &INTERRUPTED)
                             .map_err(|e| format!("pushing the registry cache failed: {e}"));
@@ -547,6 +550,38 @@ fn push_nodes(
         }
     }
     Ok(())
+}
+
+/// An oci-import node: the layout's image for the node's platform, verified, loaded and
+/// tagged with the cache tag and every image name.
+fn import_layout(
+    cache: &crate::git::GitCache,
+    node: &plan::Node,
+    log: &std::path::Path,
+) -> Result<(), String> {
+    let platform = crate::arch::platform(&node.arch)
+        .ok_or_else(|| format!("unknown architecture {}", node.arch))?;
+    // The log starts here, as a build's does.
+    std::fs::write(
+        log,
+        format!(
+            "$ {}  # oci-import of {}\n",
+            node.command.display(),
+            node.file
+        ),
+    )
+    .map_err(|e| format!("cannot create log {}: {e}", log.display()))?;
+    let selected = crate::oci::select_in_git(
+        cache,
+        &node.git_commit,
+        &node.directory,
+        &node.file,
+        &platform,
+    )
+    .map_err(|e| e.to_string())?;
+    let mut tags = vec![node.cache_tag.clone()];
+    tags.extend(node.images.iter().cloned());
+    crate::oci::import(cache, &node.git_commit, &selected, &tags, log, &INTERRUPTED)
 }
 
 /// `--push` in a worker, right after the node is built; output goes to the node's log.

@@ -329,18 +329,23 @@ fn node(
             source.commit.clone(),
         ),
     ];
-    let command = build_command(
-        &BuildSpec {
-            builder: source.builder,
-            platform: &platform,
-            file: &source.file,
-            tags,
-            cache_ref: &cache_ref,
-            labels,
-            source_date_epoch: Some(source.source_date_epoch),
-        },
-        &options.build,
-    );
+    let command = if source.builder == Builder::OciImport {
+        // No build: the layout is imported (src/oci.rs) and tagged with `tags`.
+        crate::oci::load_command()
+    } else {
+        build_command(
+            &BuildSpec {
+                builder: source.builder,
+                platform: &platform,
+                file: &source.file,
+                tags,
+                cache_ref: &cache_ref,
+                labels,
+                source_date_epoch: Some(source.source_date_epoch),
+            },
+            &options.build,
+        )
+    };
     let mut depends_on: Vec<String> = Vec::new();
     for p in parents.iter().filter_map(|(_, p)| *p) {
         if !depends_on.contains(&ids[p]) {
