@@ -423,17 +423,20 @@ impl Drop for Daemon {
 fn git_daemon(base: &Path) -> Option<Daemon> {
     let exec_path = Command::new("git").arg("--exec-path").output().ok()?;
     let exec_path = PathBuf::from(String::from_utf8(exec_path.stdout).ok()?.trim());
-    if !exec_path.join("git-daemon").exists() {
-        eprintln!("git daemon is not installed; skipping");
-        return None;
-    }
+    let binary = exec_path.join("git-daemon");
+    assert!(
+        binary.exists(),
+        "git daemon is not installed ({}): run scripts/install-prerequisites",
+        binary.display()
+    );
     let port = TcpListener::bind("127.0.0.1:0")
         .ok()?
         .local_addr()
         .ok()?
         .port();
-    let child = Command::new("git")
-        .arg("daemon")
+    // The daemon binary itself, not `git daemon`: killing a `git` wrapper would leave its
+    // git-daemon child running (and holding the test's output pipes).
+    let child = Command::new(binary)
         .arg("--reuseaddr")
         .arg("--export-all")
         .arg("--listen=127.0.0.1")
@@ -455,9 +458,7 @@ fn git_daemon(base: &Path) -> Option<Daemon> {
 #[test]
 fn server_refusing_commit_ids_falls_back_to_the_fetch_ref() {
     let up = upstream();
-    let Some(daemon) = git_daemon(&up.root) else {
-        return;
-    };
+    let daemon = git_daemon(&up.root).expect("git daemon starts on 127.0.0.1");
     let url = format!("git://127.0.0.1:{}/upstream", daemon.port);
     let (_d, cache) = cache();
     // git daemon does not allow fetching unadvertised ids: only the ref gets c3.
