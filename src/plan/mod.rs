@@ -328,6 +328,11 @@ fn node(
             "org.opencontainers.image.revision".to_string(),
             source.commit.clone(),
         ),
+        // The entry's SOURCE_DATE_EPOCH: reproducible, unlike the time of the build.
+        (
+            "org.opencontainers.image.created".to_string(),
+            crate::report::rfc3339(source.source_date_epoch),
+        ),
     ];
     let command = if source.builder == Builder::OciImport {
         // No build: the layout is imported (src/oci.rs) and tagged with `tags`.
