@@ -12,7 +12,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::io::Write;
-use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use rayon::prelude::*;
 
@@ -134,6 +134,21 @@ fn docker(args: &[&str]) -> DockerCommand {
     }
 }
 
+/// Ctrl-C and SIGTERM stop the docker children (each in its own process group) and the run.
+fn interruptible() -> &'static AtomicBool {
+    crate::exec::install_signal_handler();
+    &crate::exec::INTERRUPTED
+}
+
+/// Err(Interrupted) once Ctrl-C or SIGTERM arrived.
+fn check_interrupted() -> Result<(), Error> {
+    if crate::exec::INTERRUPTED.load(Ordering::SeqCst) {
+        Err(Error::Interrupted)
+    } else {
+        Ok(())
+    }
+}
+
 /// Runs `f` over `items` on `threads` threads, keeping the order.
 fn concurrently<T: Sync, R: Send>(
     items: &[T],
@@ -176,7 +191,7 @@ pub fn tag(
     out: &mut dyn Write,
 ) -> Result<(), Error> {
     let mut failures = Vec::new();
-    let cancel = AtomicBool::new(false);
+    let cancel = interruptible();
     for node in plan.order_indexes().into_iter().map(|i| &plan.nodes[i]) {
         let Some(ns) = options.targets.for_arch(&node.arch) else {
             continue;
@@ -186,6 +201,7 @@ pub fn tag(
             tags.truncate(1);
         }
         for tag in tags {
+            check_interrupted()?;
             let source = source_image(config, node, tag);
             let target = format!("{}:{tag}", join(ns, &node.repo));
             writeln!(out, "Tagging {target}").map_err(Error::Output)?;
@@ -194,12 +210,13 @@ pub fn tag(
                 writeln!(out, "  {}", cmd.display()).map_err(Error::Output)?;
             } else if images.get(&target).is_none() || images.get(&target) != images.get(&source) {
                 out.flush().map_err(Error::Output)?;
-                if let Err(reason) = worker::run_simple(&cmd, None, &cancel) {
+                if let Err(reason) = worker::run_simple(&cmd, None, cancel) {
                     failures.push(format!("{target}: {reason}"));
                 }
             }
         }
     }
+    check_interrupted()?;
     if failures.is_empty() {
         Ok(())
     } else {
@@ -260,6 +277,7 @@ pub fn push(
         }
     }
     let failures = push_all(&items, images, options, registry, out, err)?;
+    check_interrupted()?;
     if failures.is_empty() {
         Ok(())
     } else {
@@ -288,7 +306,7 @@ pub fn push_all(
             Some(registry.image_ids(&item.target).map_err(|e| e.to_string()))
         })
     };
-    let cancel = AtomicBool::new(false);
+    let cancel = interruptible();
     let mut to_push: Vec<&PushItem> = Vec::new();
     for (item, remote) in items.iter().zip(remote) {
         let Some(image) = &item.image else {
@@ -318,7 +336,7 @@ pub fn push_all(
             writeln!(out, "Tagging {}", item.target).map_err(Error::Output)?;
             if options.dry_run {
                 writeln!(out, "  {}", cmd.display()).map_err(Error::Output)?;
-            } else if let Err(reason) = worker::run_simple(&cmd, None, &cancel) {
+            } else if let Err(reason) = worker::run_simple(&cmd, None, cancel) {
                 failures.push(format!("{}: {reason}", item.target));
                 continue;
             }
@@ -333,10 +351,11 @@ pub fn push_all(
     }
     out.flush().map_err(Error::Output)?;
     let results = concurrently(&to_push, PUSH_THREADS, |item| {
-        worker::run_simple(&docker(&["push", &item.target]), None, &cancel)
+        worker::run_simple(&docker(&["push", &item.target]), None, cancel)
             .map_err(|reason| format!("{}: {reason}", item.target))
     });
     failures.extend(results.into_iter().filter_map(Result::err));
+    check_interrupted()?;
     Ok(failures)
 }
 
@@ -453,8 +472,9 @@ pub fn put_shared(
     };
 
     let mut failures = Vec::new();
-    let cancel = AtomicBool::new(false);
+    let cancel = interruptible();
     for group in &groups {
+        check_interrupted()?;
         let first = format!("{}:{}", group.target_repo, group.tags[0]);
         if group.members.is_empty() {
             writeln!(err, "skipping {first} (nothing to push)").map_err(Error::Output)?;
@@ -517,7 +537,7 @@ pub fn put_shared(
             continue;
         }
         out.flush().map_err(Error::Output)?;
-        if let Err(reason) = worker::run_simple(&cmd, None, &cancel) {
+        if let Err(reason) = worker::run_simple(&cmd, None, cancel) {
             writeln!(
                 err,
                 "warning: failed putting {id}, skipping (collecting errors)"
@@ -526,6 +546,7 @@ pub fn put_shared(
             failures.push(format!("{id}: {reason}"));
         }
     }
+    check_interrupted()?;
     if failures.is_empty() {
         Ok(())
     } else {

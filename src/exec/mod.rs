@@ -47,7 +47,7 @@ pub struct BuildOptions {
 }
 
 /// Set by the Ctrl-C / SIGTERM handler.
-static INTERRUPTED: AtomicBool = AtomicBool::new(false);
+pub(crate) static INTERRUPTED: AtomicBool = AtomicBool::new(false);
 
 /// Builds `repos` for every architecture of the options; Ok only when every node is built
 /// or cached.
@@ -667,7 +667,7 @@ fn dry_run(
     Ok(())
 }
 
-fn install_signal_handler() {
+pub(crate) fn install_signal_handler() {
     // A second install (e.g. in tests running builds in one process) keeps the first.
     let _ = ctrlc::set_handler(|| INTERRUPTED.store(true, Ordering::SeqCst));
 }
