@@ -23,6 +23,10 @@ pub enum Error {
     #[error("tag not found in manifest for {repo:?}: {tag:?}")]
     TagNotFound { repo: String, tag: String },
 
+    /// Flags that do not fit together, or a required one that is missing.
+    #[error("{0}")]
+    Flags(String),
+
     #[error("invalid {option} {value:?}: {expected}")]
     Usage {
         option: &'static str,

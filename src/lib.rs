@@ -228,7 +228,7 @@ pub fn run(cli: cli::Cli) -> Result<(), Error> {
                 force: false,
                 uniq,
             };
-            let (plan, images) = plan_with_images(&session, &repos, &build, uniq, &options)?;
+            let (plan, images) = plan_with_images(&session, &repos, &build, uniq, &options, "tag")?;
             publish::tag(&session.config, &plan, &images, &options, &mut out)?;
         }
         Command::Push {
@@ -246,7 +246,8 @@ pub fn run(cli: cli::Cli) -> Result<(), Error> {
                 force,
                 uniq,
             };
-            let (plan, images) = plan_with_images(&session, &repos, &build, uniq, &options)?;
+            let (plan, images) =
+                plan_with_images(&session, &repos, &build, uniq, &options, "push")?;
             let registry = registry::Registry::new();
             let mut err = std::io::stderr();
             publish::push(
@@ -269,12 +270,10 @@ pub fn run(cli: cli::Cli) -> Result<(), Error> {
             let repos = load(&session, &repos)?;
             let targets = targets(&session.config, &target, true)?;
             let Some(target_namespace) = targets.default.clone() else {
-                return Err(Error::Usage {
-                    option: "--target-namespace",
-                    value: String::new(),
-                    expected: "either --target-namespace or --namespace is required for put-shared"
+                return Err(Error::Flags(
+                    "either --target-namespace or --namespace is required for put-shared"
                         .to_string(),
-                });
+                ));
             };
             let options = publish::SharedOptions {
                 target_namespace,
@@ -335,9 +334,10 @@ fn plan_with_images(
     build: &cli::BuildArgs,
     uniq: bool,
     options: &publish::PublishOptions,
+    command: &str,
 ) -> Result<(plan::Plan, std::collections::HashMap<String, String>), Error> {
     let arches = session.config.plan_arches(repos);
-    options.targets.check(&arches, "tag/push")?;
+    options.targets.check(&arches, command)?;
     let engine = exec::docker::Engine::detect();
     let images = match &engine {
         Some(engine) => engine.images().map_err(|e| Error::Engine(e.to_string()))?,

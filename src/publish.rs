@@ -70,22 +70,14 @@ impl Targets {
         let mut seen: HashMap<&str, &str> = HashMap::new();
         for arch in arches {
             let Some(ns) = self.for_arch(arch) else {
-                return Err(Error::Usage {
-                    option: "--target-namespace",
-                    value: String::new(),
-                    expected: format!(
-                        "`{command}` needs a target namespace for {arch}: --target-namespace, --namespace or --arch-namespace {arch}=NS"
-                    ),
-                });
+                return Err(Error::Flags(format!(
+                    "`{command}` needs a target namespace for {arch}: --target-namespace NS or --arch-namespace {arch}=NS"
+                )));
             };
             if let Some(other) = seen.insert(ns, arch) {
-                return Err(Error::Usage {
-                    option: "--arch-namespace",
-                    value: ns.to_string(),
-                    expected: format!(
-                        "{other} and {arch} would both be pushed to {ns}: give each architecture its own namespace with --arch-namespace ARCH=NS"
-                    ),
-                });
+                return Err(Error::Flags(format!(
+                    "{other} and {arch} would both go to {ns}: give each architecture its own namespace with --arch-namespace ARCH=NS"
+                )));
             }
         }
         Ok(())
@@ -584,7 +576,7 @@ mod tests {
         assert!(one.check(&arches[..1], "push").is_ok());
         let err = one.check(&arches, "push").unwrap_err().to_string();
         assert!(
-            err.contains("amd64 and arm64v8 would both be pushed to ns"),
+            err.contains("amd64 and arm64v8 would both go to ns"),
             "{err}"
         );
         let per_arch = Targets::new(None, "lib", &["arm64v8=arm".to_string()]).unwrap();

@@ -253,3 +253,52 @@ fn help_and_version() {
         assert!(help.stdout.contains(flag), "list --help lacks {flag}");
     }
 }
+
+#[test]
+fn publishing_flags_are_checked_before_anything_runs() {
+    let t = fixture();
+    let cases: &[(&[&str], &str)] = &[
+        (
+            &[
+                "--arch",
+                "amd64,arm64v8",
+                "push",
+                "--all",
+                "--target-namespace",
+                "ns",
+            ],
+            "amd64 and arm64v8 would both go to ns: give each architecture its own namespace with --arch-namespace ARCH=NS\n",
+        ),
+        (
+            &["push", "--all"],
+            "`push` needs a target namespace for amd64: --target-namespace NS or --arch-namespace amd64=NS\n",
+        ),
+        (
+            &["--namespace", "lib", "tag", "--all"],
+            "`tag` needs a target namespace for amd64: --target-namespace NS or --arch-namespace amd64=NS\n",
+        ),
+        (
+            &["put-shared", "--all"],
+            "either --target-namespace or --namespace is required for put-shared\n",
+        ),
+        (
+            &[
+                "put-shared",
+                "--all",
+                "--namespace",
+                "x",
+                "--arch-namespace",
+                "arm64=ns",
+            ],
+            "invalid --arch-namespace \"arm64=ns\": expected ARCH=NAMESPACE with ARCH one of amd64, arm32v5, arm32v6, arm32v7, arm64v8, i386, mips64le, ppc64le, riscv64, s390x, windows-amd64\n",
+        ),
+    ];
+    for (args, stderr) in cases {
+        let run = t.run(args);
+        assert_eq!(
+            (run.code, run.stdout.as_str(), run.stderr.as_str()),
+            (2, "", *stderr),
+            "keg {args:?}"
+        );
+    }
+}
