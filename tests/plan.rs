@@ -175,6 +175,46 @@ fn arch_overrides_make_their_own_nodes() {
 }
 
 #[test]
+fn several_architectures_plan_one_node_each_with_parents_in_the_same_architecture() {
+    let f = fixture();
+    let both = f.plan(&["--arch", "amd64", "--arch", "arm64v8", "--all"]);
+    let all = f.plan(&["--arch", "all", "--all"]);
+    assert_eq!(
+        keys(&both),
+        keys(&all),
+        "`all` is every architecture of the entries"
+    );
+    let nodes = both["nodes"].as_array().unwrap();
+    let find = |id: &str| nodes.iter().find(|n| n["id"] == id).unwrap();
+    assert_eq!(
+        find("app-img:1@arm64v8")["depends_on"],
+        serde_json::json!(["base-img:1@arm64v8"])
+    );
+    assert_eq!(
+        find("app-img:1@amd64")["depends_on"],
+        serde_json::json!(["base-img:1@amd64"])
+    );
+    // tool-img is amd64 only: no arm64v8 node, and no skip note for it either.
+    assert!(nodes.iter().all(|n| n["id"] != "tool-img:1@arm64v8"));
+    let run = f.run(&["--arch", "amd64,arm64v8", "plan", "--all"]);
+    assert!(
+        !run.stderr.contains("due to architecture"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stdout.starts_with("plan: 7 nodes for amd64, arm64v8 "),
+        "{}",
+        run.stdout
+    );
+    // Each architecture's node is the one its single-architecture plan has.
+    let arm = keys(&f.plan(&["--arch", "arm64v8", "--all"]));
+    for (id, key) in arm {
+        assert_eq!(keys(&both)[&id], key, "{id}");
+    }
+}
+
+#[test]
 fn keys_ignore_unrelated_commits() {
     let f = fixture();
     let before = f.keys();
