@@ -83,7 +83,7 @@ for _ in $(seq 10); do
 	t1=$(date +%s%N)
 	times+=("$(ms "$t0" "$t1")")
 done
-cached=$(grep -oE '[0-9]+ cached,' "$work/c50.out" | tr -d ,)
+cached=$(grep -oE '[0-9]+ cached,' "$work/c50.out" | grep -oE '^[0-9]+')
 echo "fully cached re-run, 50 entries, median of 10: $(printf '%s\n' "${times[@]}" | median) ms; $cached cached; docker calls: $(wc -l <"$work/calls") ($(cut -d' ' -f1-2 "$work/calls" | sort | uniq -c | tr -s ' ' | paste -sd, -))"
 unset BASHBREW_LIBRARY BASHBREW_CACHE
 

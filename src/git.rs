@@ -224,8 +224,8 @@ fn limit_pack_mappings() {
     ONCE.call_once(|| {
         // SAFETY: called once, before this process opens any repository through the cache.
         unsafe {
-            let _ = git2::opts::set_mwindow_size(32 << 20);
-            let _ = git2::opts::set_mwindow_mapped_limit(256 << 20);
+            let _ = git2::opts::set_mwindow_size(8 << 20);
+            let _ = git2::opts::set_mwindow_mapped_limit(32 << 20);
         }
     });
 }
