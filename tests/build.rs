@@ -29,12 +29,8 @@ struct Names {
 
 impl Names {
     fn new(test: &str) -> Names {
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .subsec_nanos();
         Names {
-            prefix: format!("kt{}-{test}-{nanos:x}", std::process::id()),
+            prefix: common::unique("kt", test),
         }
     }
 

@@ -95,12 +95,8 @@ struct Names {
 
 impl Names {
     fn new(test: &str) -> Names {
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .subsec_nanos();
         Names {
-            prefix: format!("kt{}-oci-{test}-{nanos:x}", std::process::id()),
+            prefix: common::unique("kt", &format!("oci-{test}")),
             ids: Vec::new(),
         }
     }

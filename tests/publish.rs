@@ -106,11 +106,7 @@ impl Fixture {
 
 fn fixture() -> Fixture {
     require_rig();
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .subsec_nanos();
-    let prefix = format!("kp{}-{nanos:x}", std::process::id());
+    let prefix = common::unique("kp", "pub");
     let t = Test::new();
     let (base, app, imported) = (
         format!("{prefix}-base"),

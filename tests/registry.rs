@@ -5,6 +5,8 @@
 //! with `--include-ignored`, where a missing registry or engine fails them. Each test pushes
 //! its own uniquely named repository, and removes its local tags and registry manifests.
 
+mod common;
+
 use std::process::Command;
 
 use keg::registry::{QueryPath, Registry, RegistryOptions, Stats};
@@ -51,11 +53,7 @@ impl Pushed {
     fn new(test: &str) -> Pushed {
         let addr = registry_addr();
         require_registry(&addr);
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .subsec_nanos();
-        let path = format!("regtest-{}-{test}-{nanos:x}/bb", std::process::id());
+        let path = format!("{}/bb", common::unique("regtest-", test));
         let pushed = Pushed {
             addr,
             path,

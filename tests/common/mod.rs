@@ -8,6 +8,16 @@ use std::process::{Command, Output};
 pub const C1: &str = "0123456789abcdef0123456789abcdef01234567";
 pub const C2: &str = "89abcdef0123456789abcdef0123456789abcdef";
 
+/// A name part unique to this process and moment (`<kind><pid>-<test>-<nanos>`), for image
+/// and registry names that tests running in parallel must not share.
+pub fn unique(kind: &str, test: &str) -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("the clock is after 1970")
+        .subsec_nanos();
+    format!("{kind}{}-{test}-{nanos:x}", std::process::id())
+}
+
 /// A temporary directory with a `library/` in it.
 pub struct Test {
     pub dir: tempfile::TempDir,
