@@ -103,18 +103,25 @@ fn locate(library: &Path, arg: &str) -> Option<PathBuf> {
 
 /// Reads and validates every manifest the arguments name, in parallel, and selects entries.
 pub fn load(library: &Path, args: &[String]) -> Result<Loaded, Error> {
+    // Finding a file costs a stat: done in parallel too (`--all` names every file).
+    let found: Vec<Option<PathBuf>> = args
+        .par_iter()
+        .map(|arg| locate(library, split_argument(arg).0))
+        .collect();
     let mut paths: Vec<PathBuf> = Vec::new();
+    let mut index: HashMap<PathBuf, usize> = HashMap::with_capacity(args.len());
     let mut located = Vec::with_capacity(args.len());
-    for arg in args {
+    for (arg, path) in args.iter().zip(found) {
         let (file_arg, name, tag) = split_argument(arg);
-        let path = locate(library, file_arg).ok_or_else(|| Error::RepoNotFound {
+        let path = path.ok_or_else(|| Error::RepoNotFound {
             name: file_arg.to_string(),
             library: library.to_path_buf(),
         })?;
-        if !paths.contains(&path) {
+        let at = *index.entry(path).or_insert_with_key(|path| {
             paths.push(path.clone());
-        }
-        located.push((path, name.to_string(), tag.map(str::to_string)));
+            paths.len() - 1
+        });
+        located.push((at, name.to_string(), tag.map(str::to_string)));
     }
 
     let results: Vec<Result<manifest::Parsed, Vec<Diagnostic>>> = paths
@@ -130,14 +137,17 @@ pub fn load(library: &Path, args: &[String]) -> Result<Loaded, Error> {
 
     let mut problems = Vec::new();
     let mut warnings = Vec::new();
-    let mut parsed: HashMap<&PathBuf, Arc<Manifest>> = HashMap::new();
-    for (path, result) in paths.iter().zip(results) {
+    let mut parsed: Vec<Option<Arc<Manifest>>> = Vec::with_capacity(paths.len());
+    for result in results {
         match result {
             Ok(ok) => {
                 warnings.extend(ok.warnings);
-                parsed.insert(path, Arc::new(ok.manifest));
+                parsed.push(Some(Arc::new(ok.manifest)));
             }
-            Err(diagnostics) => problems.extend(diagnostics),
+            Err(diagnostics) => {
+                problems.extend(diagnostics);
+                parsed.push(None);
+            }
         }
     }
     if !problems.is_empty() {
@@ -145,8 +155,9 @@ pub fn load(library: &Path, args: &[String]) -> Result<Loaded, Error> {
     }
 
     let mut repos = Vec::with_capacity(located.len());
-    for (path, name, tag) in located {
-        let manifest = Arc::clone(&parsed[&path]);
+    for (at, name, tag) in located {
+        let path = paths[at].clone();
+        let manifest = Arc::clone(parsed[at].as_ref().expect("no problems, so parsed"));
         let selected = match &tag {
             None => (0..manifest.entries.len()).collect(),
             Some(tag) => {

@@ -84,6 +84,7 @@ pub fn list(
     out: &mut impl Write,
 ) -> io::Result<()> {
     let mut notes = SkipNotes::default();
+    let mut line = Vec::new();
     for repo in repos {
         if options.only_repos {
             match &repo.tag {
@@ -97,6 +98,13 @@ pub fn list(
             }
             continue;
         }
+        // `repo:tag` lines as `entry_tags` makes them, written straight to `out`: `list --all`
+        // prints every tag of the library, so no strings per tag.
+        let image = config.image_repo(&repo.name);
+        line.clear();
+        line.extend_from_slice(image.as_bytes());
+        line.push(b':');
+        let prefix = line.len();
         for entry in repo.entries() {
             if options.apply_constraints && notes.skips(config, repo, entry) {
                 continue;
@@ -104,8 +112,12 @@ pub fn list(
             if options.arch_filter && !entry.has_architecture(&config.arch) {
                 continue;
             }
-            for tag in entry_tags(config, repo, entry, options.uniq) {
-                writeln!(out, "{tag}")?;
+            let take = if options.uniq { 1 } else { usize::MAX };
+            for tag in entry.tags.iter().chain(&entry.shared_tags).take(take) {
+                line.truncate(prefix);
+                line.extend_from_slice(tag.as_bytes());
+                line.push(b'\n');
+                out.write_all(&line)?;
             }
         }
     }

@@ -38,8 +38,28 @@ pub struct LineIndex<'a> {
 
 impl<'a> LineIndex<'a> {
     pub fn new(text: &'a str) -> Self {
-        let mut starts = vec![0];
-        starts.extend(text.match_indices('\n').map(|(i, _)| i + 1));
+        let mut starts = Vec::with_capacity(text.len() / 32 + 1);
+        starts.push(0);
+        // A plain byte loop over 16-byte blocks: most blocks hold no line break and are
+        // skipped with one vectorized test.
+        let bytes = text.as_bytes();
+        let mut blocks = bytes.chunks_exact(16);
+        let mut at = 0;
+        for block in &mut blocks {
+            if block.iter().fold(false, |found, &b| found | (b == b'\n')) {
+                for (i, &b) in block.iter().enumerate() {
+                    if b == b'\n' {
+                        starts.push(at + i + 1);
+                    }
+                }
+            }
+            at += 16;
+        }
+        for (i, &b) in blocks.remainder().iter().enumerate() {
+            if b == b'\n' {
+                starts.push(at + i + 1);
+            }
+        }
         LineIndex { text, starts }
     }
 

@@ -26,7 +26,34 @@ pub struct RawField<'a> {
     pub name: &'a str,
     pub name_offset: usize,
     /// The value, one piece per line; the first piece is the rest of the `Name:` line.
-    pub pieces: Vec<Piece<'a>>,
+    pub pieces: Pieces<'a>,
+}
+
+/// The pieces of a value: almost every value is one line, kept inline without an allocation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Pieces<'a> {
+    One(Piece<'a>),
+    Many(Vec<Piece<'a>>),
+}
+
+impl<'a> Pieces<'a> {
+    fn push(&mut self, piece: Piece<'a>) {
+        match self {
+            Pieces::One(first) => *self = Pieces::Many(vec![*first, piece]),
+            Pieces::Many(pieces) => pieces.push(piece),
+        }
+    }
+}
+
+impl<'a> std::ops::Deref for Pieces<'a> {
+    type Target = [Piece<'a>];
+
+    fn deref(&self) -> &[Piece<'a>] {
+        match self {
+            Pieces::One(piece) => std::slice::from_ref(piece),
+            Pieces::Many(pieces) => pieces,
+        }
+    }
 }
 
 impl RawField<'_> {
@@ -61,19 +88,25 @@ pub fn paragraphs(text: &str) -> Vec<RawParagraph<'_>> {
     let Some(manifest) = pairs.next() else {
         return Vec::new();
     };
-    manifest
-        .into_inner()
-        .filter(|pair| pair.as_rule() == Rule::paragraph)
-        .map(paragraph)
-        .collect()
+    let inner = manifest.into_inner();
+    let mut out = Vec::with_capacity(inner.len());
+    out.extend(
+        inner
+            .filter(|pair| pair.as_rule() == Rule::paragraph)
+            .map(paragraph),
+    );
+    out
 }
 
 fn paragraph(pair: Pair<'_, Rule>) -> RawParagraph<'_> {
+    let offset = pair.as_span().start();
+    let inner = pair.into_inner();
     let mut out = RawParagraph {
-        offset: pair.as_span().start(),
-        ..RawParagraph::default()
+        offset,
+        fields: Vec::with_capacity(inner.len()),
+        stray_lines: Vec::new(),
     };
-    for item in pair.into_inner() {
+    for item in inner {
         match item.as_rule() {
             Rule::field => out.fields.push(field(item)),
             Rule::stray_line => {
@@ -90,19 +123,28 @@ fn paragraph(pair: Pair<'_, Rule>) -> RawParagraph<'_> {
 }
 
 fn field(pair: Pair<'_, Rule>) -> RawField<'_> {
-    let mut name = ("", 0);
-    let mut pieces = Vec::new();
-    for item in pair.into_inner() {
-        match item.as_rule() {
-            Rule::name => name = (item.as_str(), item.as_span().start()),
-            Rule::value => pieces.push(piece(item)),
-            Rule::continuation => pieces.extend(item.into_inner().map(piece)),
-            _ => {}
+    let mut inner = pair.into_inner();
+    // The grammar puts the name and the value first, then continuations and comments.
+    let (name, name_offset) = inner
+        .next()
+        .map_or(("", 0), |name| (name.as_str(), name.as_span().start()));
+    let mut pieces = Pieces::One(inner.next().map_or(
+        Piece {
+            text: "",
+            offset: name_offset,
+        },
+        piece,
+    ));
+    for item in inner {
+        if item.as_rule() == Rule::continuation {
+            for value in item.into_inner() {
+                pieces.push(piece(value));
+            }
         }
     }
     RawField {
-        name: name.0,
-        name_offset: name.1,
+        name,
+        name_offset,
         pieces,
     }
 }

@@ -7,7 +7,9 @@
 //! paragraph with an error does not reach the model; the model is returned only when there
 //! are no errors (warnings may accompany it).
 
+use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
+use std::hash::{BuildHasherDefault, Hash, Hasher};
 
 use super::model::{ARCH_FIELDS, Builder, Entry, Manifest};
 use super::parse::{self, Piece, RawField, RawParagraph};
@@ -45,18 +47,35 @@ const MAINTAINERS_FORMAT: &str =
 /// On success the warnings come with the model; on failure every diagnostic, errors and
 /// warnings, sorted by position.
 pub fn parse(file: &str, bytes: &[u8]) -> Result<Parsed, Vec<Diagnostic>> {
-    let text = String::from_utf8_lossy(bytes);
+    // Valid UTF-8 (the usual case) is borrowed as is; only invalid input is copied, with its
+    // bad bytes replaced, and reported.
+    let (text, valid_utf8) = match std::str::from_utf8(bytes) {
+        Ok(text) => (Cow::Borrowed(text), true),
+        Err(_) => (String::from_utf8_lossy(bytes), false),
+    };
     let index = LineIndex::new(&text);
     let mut v = Validator {
         file,
         index: &index,
         diagnostics: Vec::new(),
+        error_count: 0,
         manifest: Manifest::default(),
-        tag_owner: HashMap::new(),
-        shared_tag_owner: HashMap::new(),
+        tag_owner: FastMap::default(),
+        shared_tag_owner: FastMap::default(),
+        artifacts: FastMap::default(),
+        next_same_artifacts: Vec::new(),
     };
-    v.check_utf8(bytes);
+    if !valid_utf8 {
+        v.check_utf8(bytes);
+    }
     let paragraphs = parse::paragraphs(&text);
+    // Sized once for the whole file: growing these (entries are large) showed in profiles.
+    v.manifest
+        .entries
+        .reserve(paragraphs.len().saturating_sub(1));
+    v.next_same_artifacts.reserve(paragraphs.len());
+    v.artifacts.reserve(paragraphs.len());
+    v.tag_owner.reserve(paragraphs.len() * 4);
     for (i, paragraph) in paragraphs.iter().enumerate() {
         v.paragraph(paragraph, i == 0);
     }
@@ -87,17 +106,64 @@ struct Validator<'a> {
     file: &'a str,
     index: &'a LineIndex<'a>,
     diagnostics: Vec<Diagnostic>,
+    /// How many of `diagnostics` are errors.
+    error_count: usize,
     manifest: Manifest,
     /// Which entry has each tag, and the first entry with each shared tag.
-    tag_owner: HashMap<String, usize>,
-    shared_tag_owner: HashMap<String, usize>,
+    tag_owner: FastMap<String, usize>,
+    shared_tag_owner: FastMap<String, usize>,
+    /// Entries bucketed by a hash of what most often tells builds apart (Directory and
+    /// GitCommit): the first and last entry of each bucket, and for every entry the next one
+    /// in its bucket, so finding an entry to merge into does not compare against them all.
+    artifacts: FastMap<u64, (usize, usize)>,
+    next_same_artifacts: Vec<Option<usize>>,
+}
+
+/// Maps keyed by a manifest's own short strings (tags): no untrusted key flooding to guard
+/// against, so a cheap hash beats SipHash, which showed up in profiles.
+type FastMap<K, V> = HashMap<K, V, BuildHasherDefault<FxHasher>>;
+type FastSet<K> = HashSet<K, BuildHasherDefault<FxHasher>>;
+
+/// The multiply-rotate hash of rustc's FxHasher, a few lines instead of a dependency.
+#[derive(Default)]
+struct FxHasher(u64);
+
+impl Hasher for FxHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        const K: u64 = 0x51_7c_c1_b7_27_22_0a_95;
+        let mut chunks = bytes.chunks_exact(8);
+        for chunk in &mut chunks {
+            let word = u64::from_le_bytes(chunk.try_into().expect("8 bytes"));
+            self.0 = (self.0.rotate_left(5) ^ word).wrapping_mul(K);
+        }
+        for &b in chunks.remainder() {
+            self.0 = (self.0.rotate_left(5) ^ u64::from(b)).wrapping_mul(K);
+        }
+    }
+
+    fn write_u8(&mut self, i: u8) {
+        self.write(&[i]);
+    }
+
+    fn write_usize(&mut self, i: usize) {
+        self.write(&i.to_le_bytes());
+    }
+
+    fn finish(&self) -> u64 {
+        // The multiply leaves the low bits weak; hashbrown picks buckets with them.
+        self.0.rotate_left(26)
+    }
 }
 
 /// One list item with the byte offset of its first character.
-struct Item {
-    text: String,
+struct Item<'t> {
+    /// Borrowed from the source when the item lies on one line (the usual case).
+    text: Cow<'t, str>,
     offset: usize,
 }
+
+/// What list items are trimmed of.
+const ITEM_SPACE: [char; 4] = ['\n', '\r', '\t', ' '];
 
 impl Validator<'_> {
     fn error(&mut self, span: Span, message: String) {
@@ -105,6 +171,7 @@ impl Validator<'_> {
             .index
             .diagnostic(Severity::Error, self.file, span, message);
         self.diagnostics.push(d);
+        self.error_count += 1;
     }
 
     fn warning(&mut self, span: Span, message: String) {
@@ -115,10 +182,7 @@ impl Validator<'_> {
     }
 
     fn errors(&self) -> usize {
-        self.diagnostics
-            .iter()
-            .filter(|d| d.severity == Severity::Error)
-            .count()
+        self.error_count
     }
 
     fn check_utf8(&mut self, bytes: &[u8]) {
@@ -155,9 +219,7 @@ impl Validator<'_> {
         let mut entry = if global {
             Entry::defaults()
         } else {
-            let mut entry = self.manifest.global.clone();
-            entry.tags.clear();
-            entry
+            self.inherited(paragraph)
         };
         entry.span = self.index.span(paragraph.offset, 0);
         let mut seen: Vec<(&str, usize)> = Vec::with_capacity(paragraph.fields.len());
@@ -180,6 +242,16 @@ impl Validator<'_> {
                 tags_field = Some(field);
             }
             self.field(&mut entry, field);
+        }
+        if !global {
+            // A list given with no valid value keeps the inherited one.
+            let defaults = &self.manifest.global;
+            if entry.architectures.is_empty() {
+                entry.architectures.clone_from(&defaults.architectures);
+            }
+            if entry.shared_tags.is_empty() {
+                entry.shared_tags.clone_from(&defaults.shared_tags);
+            }
         }
         dedup_sorted(&mut entry.architectures);
         dedup_keep_order(&mut entry.shared_tags);
@@ -208,6 +280,36 @@ impl Validator<'_> {
         self.entry_requirements(&entry, head, &seen);
         let valid = self.errors() == errors_before;
         self.add_entry(entry, tags_field, valid);
+    }
+
+    /// A new entry with the global paragraph's values, except those `paragraph` replaces
+    /// (its scalar fields; SharedTags and Architectures are filled in afterwards when the
+    /// paragraph gives none), which are not copied only to be overwritten.
+    fn inherited(&self, paragraph: &RawParagraph<'_>) -> Entry {
+        let defaults = &self.manifest.global;
+        let given = |name: &str| paragraph.fields.iter().any(|f| f.name == name);
+        let scalar = |name: &str, value: &String| {
+            if given(name) {
+                String::new()
+            } else {
+                value.clone()
+            }
+        };
+        Entry {
+            maintainers: defaults.maintainers.clone(),
+            tags: Vec::new(),
+            shared_tags: Vec::new(),
+            architectures: Vec::new(),
+            git_repo: scalar("GitRepo", &defaults.git_repo),
+            git_fetch: scalar("GitFetch", &defaults.git_fetch),
+            git_commit: scalar("GitCommit", &defaults.git_commit),
+            directory: scalar("Directory", &defaults.directory),
+            file: scalar("File", &defaults.file),
+            builder: scalar("Builder", &defaults.builder),
+            arch_values: defaults.arch_values.clone(),
+            constraints: defaults.constraints.clone(),
+            span: defaults.span,
+        }
     }
 
     fn stray_line(&mut self, stray: &Piece<'_>) {
@@ -287,14 +389,91 @@ impl Validator<'_> {
         }
     }
 
-    fn list_items(&mut self, field: &RawField<'_>) -> Vec<Item> {
-        let mut items = Vec::new();
+    fn list_items<'t>(&mut self, field: &RawField<'t>) -> Vec<Item<'t>> {
+        let mut items;
+        if let [piece] = field.pieces[..] {
+            // One line: items are slices of it, no copies. (A byte loop: `split` and `find`
+            // set up a memchr search per call, which dominated for these short strings.)
+            let bytes = piece.text.as_bytes();
+            items = Vec::with_capacity(bytes.iter().filter(|&&b| b == b',').count() + 1);
+            let mut start = 0;
+            for end in (0..=bytes.len()).filter(|&i| i == bytes.len() || bytes[i] == b',') {
+                let part = &piece.text[start..end];
+                let text = part.trim_matches(ITEM_SPACE);
+                let offset = if text.is_empty() {
+                    end
+                } else {
+                    end - part.trim_start_matches(ITEM_SPACE).len()
+                };
+                items.push(Item {
+                    text: Cow::Borrowed(text),
+                    offset: piece.offset + offset,
+                });
+                start = end + 1;
+            }
+        } else {
+            items = Vec::new();
+            Self::multi_line_items(field, &mut items);
+        }
+        let (offset, _) = field.value_range();
+        if items.len() == 1 && items[0].text.is_empty() {
+            // An empty SharedTags or Architectures keeps the inherited list (as in bashbrew);
+            // the required lists need values.
+            if matches!(field.name, "Maintainers" | "Tags") {
+                let span = self.index.span(offset, 0);
+                self.error(
+                    span,
+                    format!(
+                        "{} has no value: expected a comma-separated list",
+                        field.name
+                    ),
+                );
+            }
+            return Vec::new();
+        }
+        items.retain(|item| {
+            // Only items built from several lines can hold a line break.
+            let line_break = match &item.text {
+                Cow::Owned(text) => text.find('\n'),
+                Cow::Borrowed(_) => None,
+            };
+            if let Some(line_break) = line_break {
+                let span = self.index.span(item.offset, line_break);
+                self.error(
+                    span,
+                    format!(
+                        "invalid {} value {:?}: one item spans two lines; expected a comma between items",
+                        field.name,
+                        item.text.replace('\n', " ")
+                    ),
+                );
+                false
+            } else if item.text.is_empty() {
+                let span = self.index.span(item.offset, 0);
+                self.error(
+                    span,
+                    format!(
+                        "invalid {} value: empty item (a stray comma?); expected a comma-separated list",
+                        field.name
+                    ),
+                );
+                false
+            } else {
+                true
+            }
+        });
+        items
+    }
+
+    /// Items of a value with continuation lines: an item may run across a line break (which
+    /// `list_items` reports), so items are built up character by character.
+    fn multi_line_items<'t>(field: &RawField<'t>, items: &mut Vec<Item<'t>>) {
         let mut current = String::new();
         let mut start = None;
         let mut finish = |current: &mut String, start: &mut Option<usize>, end: usize| {
-            let text = current.trim_matches(['\n', '\r', '\t', ' ']).to_string();
+            let text = current.trim_matches(ITEM_SPACE).to_string();
             items.push(Item {
-                text,
+                text: Cow::Owned(text),
                 offset: start.take().unwrap_or(end),
             });
             current.clear();
@@ -316,50 +495,9 @@ impl Validator<'_> {
         }
         let (offset, len) = field.value_range();
         finish(&mut current, &mut start, offset + len);
-        if items.len() == 1 && items[0].text.is_empty() {
-            // An empty SharedTags or Architectures keeps the inherited list (as in bashbrew);
-            // the required lists need values.
-            if matches!(field.name, "Maintainers" | "Tags") {
-                let span = self.index.span(offset, 0);
-                self.error(
-                    span,
-                    format!(
-                        "{} has no value: expected a comma-separated list",
-                        field.name
-                    ),
-                );
-            }
-            return Vec::new();
-        }
-        let mut kept = Vec::new();
-        for item in items {
-            if let Some(line_break) = item.text.find('\n') {
-                let span = self.index.span(item.offset, line_break);
-                self.error(
-                    span,
-                    format!(
-                        "invalid {} value {:?}: one item spans two lines; expected a comma between items",
-                        field.name,
-                        item.text.replace('\n', " ")
-                    ),
-                );
-            } else if item.text.is_empty() {
-                let span = self.index.span(item.offset, 0);
-                self.error(
-                    span,
-                    format!(
-                        "invalid {} value: empty item (a stray comma?); expected a comma-separated list",
-                        field.name
-                    ),
-                );
-            } else {
-                kept.push(item);
-            }
-        }
-        kept
     }
 
-    fn list_field(&mut self, entry: &mut Entry, name: &str, items: Vec<Item>) {
+    fn list_field(&mut self, entry: &mut Entry, name: &str, items: Vec<Item<'_>>) {
         let mut values = Vec::with_capacity(items.len());
         for item in items {
             let problem = match name {
@@ -383,7 +521,7 @@ impl Validator<'_> {
                     let span = self.index.span(item.offset, item.text.len());
                     self.error(span, message);
                 }
-                None => values.push(item.text),
+                None => values.push(item.text.into_owned()),
             }
         }
         match name {
@@ -501,54 +639,77 @@ impl Validator<'_> {
     /// bashbrew's AddEntry: the three tag checks, then (when `valid`) merge into an entry
     /// that builds the same artifacts, or append.
     fn add_entry(&mut self, entry: Entry, tags_field: Option<&RawField<'_>>, valid: bool) {
-        let tags_string = entry.tags.join(", ");
-        let span = tags_field.map_or(entry.span, |f| {
-            let (offset, len) = f.value_range();
-            self.index.span(offset, len)
-        });
+        let tags_string = || entry.tags.join(", ");
         let mut problems = Vec::new();
-        let mut seen = HashSet::new();
+        let mut seen = Seen::new(entry.tags.len() + entry.shared_tags.len());
         let tags_of = |i: &usize| self.manifest.entries[*i].tags.join(", ");
         for tag in &entry.tags {
             if let Some(other) = self.tag_owner.get(tag) {
                 problems.push(format!(
-                    "Tags {tags_string:?} includes duplicate tag: {tag:?} (duplicated in {:?})",
+                    "Tags {:?} includes duplicate tag: {tag:?} (duplicated in {:?})",
+                    tags_string(),
                     tags_of(other)
                 ));
             } else if let Some(other) = self.shared_tag_owner.get(tag) {
                 problems.push(format!(
-                    "Tags {tags_string:?} includes tag conflicting with a shared tag: {tag:?} (shared tag in {:?})",
+                    "Tags {:?} includes tag conflicting with a shared tag: {tag:?} (shared tag in {:?})",
+                    tags_string(),
                     tags_of(other)
                 ));
             } else if !seen.insert(tag) {
                 problems.push(format!(
-                    "Tags {tags_string:?} includes duplicate tag: {tag:?}"
+                    "Tags {:?} includes duplicate tag: {tag:?}",
+                    tags_string()
                 ));
             }
         }
         for tag in &entry.shared_tags {
             if let Some(other) = self.tag_owner.get(tag) {
                 problems.push(format!(
-                    "Tags {tags_string:?} includes conflicting shared tag: {tag:?} (duplicated in {:?})",
+                    "Tags {:?} includes conflicting shared tag: {tag:?} (duplicated in {:?})",
+                    tags_string(),
                     tags_of(other)
                 ));
             } else if !seen.insert(tag) {
                 problems.push(format!(
-                    "Tags {tags_string:?} includes duplicate tag: {tag:?} (in SharedTags)"
+                    "Tags {:?} includes duplicate tag: {tag:?} (in SharedTags)",
+                    tags_string()
                 ));
             }
         }
         if !problems.is_empty() || !valid {
+            let span = tags_field.map_or(entry.span, |f| {
+                let (offset, len) = f.value_range();
+                self.index.span(offset, len)
+            });
             for problem in problems {
                 self.error(span, problem);
             }
             return;
         }
         let entries = &mut self.manifest.entries;
-        let target = entries
-            .iter()
-            .position(|e| e.same_build_artifacts(&entry))
-            .unwrap_or(entries.len());
+        let bucket = artifacts_hash(&entry);
+        let mut candidate = self.artifacts.get(&bucket).map(|&(first, _)| first);
+        let mut target = entries.len();
+        while let Some(i) = candidate {
+            if entries[i].same_build_artifacts(&entry) {
+                target = i;
+                break;
+            }
+            candidate = self.next_same_artifacts[i];
+        }
+        if target == entries.len() {
+            self.next_same_artifacts.push(None);
+            match self.artifacts.get_mut(&bucket) {
+                Some((_, last)) => {
+                    self.next_same_artifacts[*last] = Some(target);
+                    *last = target;
+                }
+                None => {
+                    self.artifacts.insert(bucket, (target, target));
+                }
+            }
+        }
         for tag in &entry.tags {
             self.tag_owner.insert(tag.clone(), target);
         }
@@ -562,6 +723,47 @@ impl Validator<'_> {
             existing.tags.extend(entry.tags);
             existing.shared_tags.extend(entry.shared_tags);
             dedup_keep_order(&mut existing.shared_tags);
+        }
+    }
+}
+
+/// The bucket of entries that may build the same artifacts as `entry` (equal Directory and
+/// GitCommit); `Entry::same_build_artifacts` decides.
+fn artifacts_hash(entry: &Entry) -> u64 {
+    let mut hasher = FxHasher::default();
+    entry.directory.hash(&mut hasher);
+    entry.git_commit.hash(&mut hasher);
+    hasher.finish()
+}
+
+/// The tags of one entry seen so far: a short list searched in place (entries have a handful
+/// of tags), a hash set for long ones.
+enum Seen<'e> {
+    Few(Vec<&'e String>),
+    Many(FastSet<&'e String>),
+}
+
+impl<'e> Seen<'e> {
+    fn new(capacity: usize) -> Self {
+        if capacity <= 16 {
+            Seen::Few(Vec::with_capacity(capacity))
+        } else {
+            Seen::Many(FastSet::with_capacity_and_hasher(
+                capacity,
+                Default::default(),
+            ))
+        }
+    }
+
+    /// Adds `tag`; false when it was there already.
+    fn insert(&mut self, tag: &'e String) -> bool {
+        match self {
+            Seen::Few(tags) if tags.contains(&tag) => false,
+            Seen::Few(tags) => {
+                tags.push(tag);
+                true
+            }
+            Seen::Many(tags) => tags.insert(tag),
         }
     }
 }
@@ -614,16 +816,19 @@ fn edit_distance(a: &str, b: &str) -> usize {
     row[b.len()]
 }
 
-fn is_word(c: char) -> bool {
-    c.is_ascii_alphanumeric() || c == '_'
+fn is_word_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b == b'_'
 }
 
-/// `^\w[\w.-]{0,127}$` with Go's ASCII-only `\w`.
+/// `^\w[\w.-]{0,127}$` with Go's ASCII-only `\w` (so bytes will do: any non-ASCII
+/// character fails).
 pub fn valid_tag(tag: &str) -> bool {
-    let mut chars = tag.chars();
-    chars.next().is_some_and(is_word)
-        && tag.len() <= 128
-        && chars.all(|c| is_word(c) || c == '.' || c == '-')
+    let bytes = tag.as_bytes();
+    bytes.first().is_some_and(|&b| is_word_byte(b))
+        && bytes.len() <= 128
+        && bytes[1..]
+            .iter()
+            .all(|&b| is_word_byte(b) || b == b'.' || b == b'-')
 }
 
 /// `^refs/(heads|tags)/[^*?:]+$`
@@ -701,12 +906,38 @@ fn path_problem(name: &str, value: &str) -> Option<&'static str> {
 }
 
 fn leaves_root(path: &str) -> bool {
+    if is_clean(path) {
+        return false; // a clean path has no `..`
+    }
     let cleaned = clean_path(path);
     cleaned == ".." || cleaned.starts_with("../")
 }
 
+/// True when `path.Clean` would return `path` unchanged and it has no `..` (the usual
+/// Directory value: `1.2/alpine`), so cleaning needs no work.
+fn is_clean(path: &str) -> bool {
+    if path == "." || path == "/" {
+        return true;
+    }
+    let relative = path.strip_prefix('/').unwrap_or(path).as_bytes();
+    // Every part between slashes is non-empty and neither `.` nor `..`.
+    let mut part = 0..0;
+    for (i, &b) in relative.iter().chain([b'/'].iter()).enumerate() {
+        if b == b'/' {
+            if matches!(&relative[part.start..i], b"" | b"." | b"..") {
+                return false;
+            }
+            part = i + 1..i + 1;
+        }
+    }
+    true
+}
+
 /// Go's `path.Clean`: the shortest equivalent path, lexically.
 pub fn clean_path(path: &str) -> String {
+    if is_clean(path) {
+        return path.to_string();
+    }
     let rooted = path.starts_with('/');
     let mut parts: Vec<&str> = Vec::new();
     for part in path.split('/') {
