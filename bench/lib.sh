@@ -89,7 +89,7 @@ hyperfine_ms() {
 	local n=$1 csv
 	shift
 	csv=$(mktemp)
-	hyperfine -N --warmup 5 --runs "$n" --export-csv "$csv" --style none "$*" >/dev/null
+	hyperfine -N --warmup 5 --runs "$n" --export-csv "$csv" --style none "$*" >/dev/null 2>&1
 	awk -F, 'NR == 2 {printf "%.3f %.3f\n", $4 * 1000, $7 * 1000}' "$csv"
 	rm -f "$csv"
 }
