@@ -99,7 +99,7 @@ par_ms=$(run_build p 6)
 cp_s=$(critical_path p)
 ser_ms=$(run_build s 1)
 sum_s=$(sed -nE 's/.*built +[^ ]+ in ([0-9.]+)s.*/\1/p' "$work/p.out" | awk '{s += $1} END {print s}')
-echo "jobs 6: $(grep -c ' built ' "$work/p.out") nodes built in $par_ms ms (sum of build times ${sum_s} s); jobs 1: $ser_ms ms"
+echo "jobs 6: $(grep -cE '^[0-9:]+ built ' "$work/p.out") nodes built in $par_ms ms (sum of build times ${sum_s} s); jobs 1: $ser_ms ms"
 grep -E '^[0-9:]+ (start|built)' "$work/p.out" | sed 's/^/  /'
 
 vs_cp=$(awk -v p="$par_ms" -v c="$cp_s" 'BEGIN {printf "%.2f", p / 1000 / c}')
