@@ -220,16 +220,17 @@ fn is_local_path(url: &str) -> bool {
 /// Caps how much of the pack files libgit2 keeps mapped (its defaults on 64-bit are 1 GiB
 /// windows and 8 GiB in total), so streaming a large context keeps the resident set small:
 /// every page of a mapped window that was read counts as resident until the window is
-/// unmapped. With 256 MiB allowed, `keg context` of a 512 MiB directory peaked at 283 MiB;
-/// with 8 MiB windows and 32 MiB in total it peaks at 60 MiB (32 MiB of windows, the
-/// largest blob, the rest), at the same speed (bench/context.sh).
+/// unmapped. With 256 MiB allowed, `keg context` of a 512 MiB directory (largest file
+/// 16 MiB) peaked at 283 MiB; with 4 MiB windows and 16 MiB in total it peaks at 44 MiB
+/// (16 MiB of windows, the largest blob, the rest) and is as fast within noise
+/// (bench/context.sh: 32 MiB in total gave 60 MiB, 8 MiB gave 35 MiB and ~5% slower).
 fn limit_pack_mappings() {
     static ONCE: std::sync::Once = std::sync::Once::new();
     ONCE.call_once(|| {
         // SAFETY: called once, before this process opens any repository through the cache.
         unsafe {
-            let _ = git2::opts::set_mwindow_size(8 << 20);
-            let _ = git2::opts::set_mwindow_mapped_limit(32 << 20);
+            let _ = git2::opts::set_mwindow_size(4 << 20);
+            let _ = git2::opts::set_mwindow_mapped_limit(16 << 20);
         }
     });
 }

@@ -64,6 +64,9 @@ pub fn parse(file: &str, bytes: &[u8]) -> Result<Parsed, Vec<Diagnostic>> {
         shared_tag_owner: FastMap::default(),
         artifacts: FastMap::default(),
         next_same_artifacts: Vec::new(),
+        keys: Keys::default(),
+        fields_seen: Vec::new(),
+        items: Vec::new(),
     };
     if !valid_utf8 {
         v.check_utf8(bytes);
@@ -109,14 +112,29 @@ struct Validator<'a> {
     /// How many of `diagnostics` are errors.
     error_count: usize,
     manifest: Manifest,
-    /// Which entry has each tag, and the first entry with each shared tag.
-    tag_owner: FastMap<String, usize>,
-    shared_tag_owner: FastMap<String, usize>,
+    /// Which entry has each tag, and the first entry with each shared tag; keyed by the
+    /// tags' text in the source (no copies).
+    tag_owner: FastMap<Cow<'a, str>, usize>,
+    shared_tag_owner: FastMap<Cow<'a, str>, usize>,
     /// Entries bucketed by a hash of what most often tells builds apart (Directory and
     /// GitCommit): the first and last entry of each bucket, and for every entry the next one
     /// in its bucket, so finding an entry to merge into does not compare against them all.
     artifacts: FastMap<u64, (usize, usize)>,
     next_same_artifacts: Vec<Option<usize>>,
+    /// The current paragraph's Tags and SharedTags as source text, item for item the same
+    /// as the entry's `tags` and `shared_tags`.
+    keys: Keys<'a>,
+    /// Buffers reused from paragraph to paragraph and field to field.
+    fields_seen: Vec<(&'a str, usize)>,
+    items: Vec<Item<'a>>,
+}
+
+#[derive(Default)]
+struct Keys<'a> {
+    tags: Vec<Cow<'a, str>>,
+    shared: Vec<Cow<'a, str>>,
+    /// The global paragraph's SharedTags, which entries without their own inherit.
+    global_shared: Vec<Cow<'a, str>>,
 }
 
 /// Maps keyed by a manifest's own short strings (tags): no untrusted key flooding to guard
@@ -165,7 +183,7 @@ struct Item<'t> {
 /// What list items are trimmed of.
 const ITEM_SPACE: [char; 4] = ['\n', '\r', '\t', ' '];
 
-impl Validator<'_> {
+impl<'a> Validator<'a> {
     fn error(&mut self, span: Span, message: String) {
         let d = self
             .index
@@ -211,8 +229,10 @@ impl Validator<'_> {
         }
     }
 
-    fn paragraph(&mut self, paragraph: &RawParagraph<'_>, global: bool) {
+    fn paragraph(&mut self, paragraph: &RawParagraph<'a>, global: bool) {
         let errors_before = self.errors();
+        self.keys.tags.clear();
+        self.keys.shared.clear();
         for stray in &paragraph.stray_lines {
             self.stray_line(stray);
         }
@@ -222,7 +242,8 @@ impl Validator<'_> {
             self.inherited(paragraph)
         };
         entry.span = self.index.span(paragraph.offset, 0);
-        let mut seen: Vec<(&str, usize)> = Vec::with_capacity(paragraph.fields.len());
+        let mut seen = std::mem::take(&mut self.fields_seen);
+        seen.clear();
         let mut tags_field = None;
         for field in &paragraph.fields {
             if let Some(&(_, first)) = seen.iter().find(|(name, _)| *name == field.name) {
@@ -251,10 +272,14 @@ impl Validator<'_> {
             }
             if entry.shared_tags.is_empty() {
                 entry.shared_tags.clone_from(&defaults.shared_tags);
+                self.keys.shared.clone_from(&self.keys.global_shared);
             }
         }
         dedup_sorted(&mut entry.architectures);
         dedup_keep_order(&mut entry.shared_tags);
+        dedup_keep_order(&mut self.keys.shared);
+        debug_assert!(entry.tags.iter().eq(self.keys.tags.iter()));
+        debug_assert!(entry.shared_tags.iter().eq(self.keys.shared.iter()));
         let head = self.index.span(
             paragraph.offset,
             paragraph.fields.first().map_or(0, |f| f.name.len()),
@@ -275,9 +300,12 @@ impl Validator<'_> {
                 );
             }
             self.manifest.global = entry;
+            self.keys.global_shared = std::mem::take(&mut self.keys.shared);
+            self.fields_seen = seen;
             return;
         }
         self.entry_requirements(&entry, head, &seen);
+        self.fields_seen = seen;
         let valid = self.errors() == errors_before;
         self.add_entry(entry, tags_field, valid);
     }
@@ -285,7 +313,7 @@ impl Validator<'_> {
     /// A new entry with the global paragraph's values, except those `paragraph` replaces
     /// (its scalar fields; SharedTags and Architectures are filled in afterwards when the
     /// paragraph gives none), which are not copied only to be overwritten.
-    fn inherited(&self, paragraph: &RawParagraph<'_>) -> Entry {
+    fn inherited(&self, paragraph: &RawParagraph<'a>) -> Entry {
         let defaults = &self.manifest.global;
         let given = |name: &str| paragraph.fields.iter().any(|f| f.name == name);
         let scalar = |name: &str, value: &String| {
@@ -346,10 +374,10 @@ impl Validator<'_> {
         self.error(span, message);
     }
 
-    fn field(&mut self, entry: &mut Entry, field: &RawField<'_>) {
+    fn field(&mut self, entry: &mut Entry, field: &RawField<'a>) {
         if LIST_FIELDS.contains(&field.name) {
-            let items = self.list_items(field);
-            self.list_field(entry, field.name, items);
+            self.list_items(field);
+            self.list_field(entry, field.name);
         } else if SCALAR_FIELDS.contains(&field.name) {
             if let Some((value, offset)) = self.scalar(field) {
                 self.scalar_field(entry, field.name, value, offset);
@@ -389,13 +417,15 @@ impl Validator<'_> {
         }
     }
 
-    fn list_items<'t>(&mut self, field: &RawField<'t>) -> Vec<Item<'t>> {
-        let mut items;
+    /// The items of a list field into `self.items`, reporting empty ones and ones that span
+    /// lines.
+    fn list_items(&mut self, field: &RawField<'a>) {
+        let mut items = std::mem::take(&mut self.items);
+        items.clear();
         if let [piece] = field.pieces[..] {
             // One line: items are slices of it, no copies. (A byte loop: `split` and `find`
             // set up a memchr search per call, which dominated for these short strings.)
             let bytes = piece.text.as_bytes();
-            items = Vec::with_capacity(bytes.iter().filter(|&&b| b == b',').count() + 1);
             let mut start = 0;
             for end in (0..=bytes.len()).filter(|&i| i == bytes.len() || bytes[i] == b',') {
                 let part = &piece.text[start..end];
@@ -412,7 +442,6 @@ impl Validator<'_> {
                 start = end + 1;
             }
         } else {
-            items = Vec::new();
             Self::multi_line_items(field, &mut items);
         }
         let (offset, _) = field.value_range();
@@ -429,7 +458,9 @@ impl Validator<'_> {
                     ),
                 );
             }
-            return Vec::new();
+            items.clear();
+            self.items = items;
+            return;
         }
         items.retain(|item| {
             // Only items built from several lines can hold a line break.
@@ -462,44 +493,56 @@ impl Validator<'_> {
                 true
             }
         });
-        items
+        self.items = items;
     }
 
-    /// Items of a value with continuation lines: an item may run across a line break (which
-    /// `list_items` reports), so items are built up character by character.
-    fn multi_line_items<'t>(field: &RawField<'t>, items: &mut Vec<Item<'t>>) {
-        let mut current = String::new();
-        let mut start = None;
-        let mut finish = |current: &mut String, start: &mut Option<usize>, end: usize| {
-            let text = current.trim_matches(ITEM_SPACE).to_string();
-            items.push(Item {
-                text: Cow::Owned(text),
-                offset: start.take().unwrap_or(end),
+    /// Items of a value with continuation lines. An item may run across a line break (which
+    /// `list_items` reports); one that does not is still a slice of its line.
+    fn multi_line_items(field: &RawField<'a>, items: &mut Vec<Item<'a>>) {
+        // The parts of the current item: (offset, text) of its share of each line.
+        let mut parts: Vec<(usize, &'a str)> = Vec::new();
+        let finish = |parts: &mut Vec<(usize, &'a str)>, end: usize, items: &mut Vec<Item<'a>>| {
+            let start = parts.iter().find_map(|&(at, text)| {
+                text.find(|c| !matches!(c, ' ' | '\t' | '\r'))
+                    .map(|i| at + i)
             });
-            current.clear();
+            let mut filled = parts
+                .iter()
+                .map(|&(_, text)| text.trim_matches(ITEM_SPACE))
+                .filter(|text| !text.is_empty());
+            let text = match (filled.next(), filled.next()) {
+                (None, _) => Cow::Borrowed(""),
+                (Some(one), None) => Cow::Borrowed(one),
+                _ => {
+                    let lines: Vec<&str> = parts.iter().map(|&(_, text)| text).collect();
+                    Cow::Owned(lines.join("\n").trim_matches(ITEM_SPACE).to_string())
+                }
+            };
+            items.push(Item {
+                text,
+                offset: start.unwrap_or(end),
+            });
+            parts.clear();
         };
-        for (i, piece) in field.pieces.iter().enumerate() {
-            if i > 0 {
-                current.push('\n');
+        for piece in field.pieces.iter() {
+            let mut at = 0;
+            while let Some(comma) = piece.text[at..].find(',') {
+                parts.push((piece.offset + at, &piece.text[at..at + comma]));
+                finish(&mut parts, piece.offset + at + comma, items);
+                at += comma + 1;
             }
-            for (at, c) in piece.text.char_indices() {
-                if c == ',' {
-                    finish(&mut current, &mut start, piece.offset + at);
-                    continue;
-                }
-                if start.is_none() && !matches!(c, ' ' | '\t' | '\r') {
-                    start = Some(piece.offset + at);
-                }
-                current.push(c);
-            }
+            parts.push((piece.offset + at, &piece.text[at..]));
         }
         let (offset, len) = field.value_range();
-        finish(&mut current, &mut start, offset + len);
+        finish(&mut parts, offset + len, items);
     }
 
-    fn list_field(&mut self, entry: &mut Entry, name: &str, items: Vec<Item<'_>>) {
+    /// Checks the items `list_items` left in `self.items` and sets the field.
+    fn list_field(&mut self, entry: &mut Entry, name: &str) {
+        let mut items = std::mem::take(&mut self.items);
         let mut values = Vec::with_capacity(items.len());
-        for item in items {
+        let mut keys = Vec::new();
+        for item in items.drain(..) {
             let problem = match name {
                 "Maintainers" if !valid_maintainer(&item.text) => Some(format!(
                     "invalid Maintainers: {:?} (expected format {MAINTAINERS_FORMAT:?})",
@@ -521,13 +564,25 @@ impl Validator<'_> {
                     let span = self.index.span(item.offset, item.text.len());
                     self.error(span, message);
                 }
-                None => values.push(item.text.into_owned()),
+                None => {
+                    values.push(item.text.to_string());
+                    if matches!(name, "Tags" | "SharedTags") {
+                        keys.push(item.text);
+                    }
+                }
             }
         }
+        self.items = items;
         match name {
             "Maintainers" => entry.maintainers.extend(values),
-            "Tags" => entry.tags.extend(values),
-            "SharedTags" if !values.is_empty() => entry.shared_tags = values,
+            "Tags" => {
+                entry.tags.extend(values);
+                self.keys.tags.extend(keys);
+            }
+            "SharedTags" if !values.is_empty() => {
+                entry.shared_tags = values;
+                self.keys.shared = keys;
+            }
             "Architectures" if !values.is_empty() => entry.architectures = values,
             "Constraints" => entry.constraints.extend(values),
             _ => {}
@@ -567,6 +622,7 @@ impl Validator<'_> {
             "GitRepo" => entry.git_repo = value,
             "GitFetch" => entry.git_fetch = value,
             "GitCommit" => entry.git_commit = value,
+            "Directory" if is_clean(&value) => entry.directory = value,
             "Directory" => entry.directory = clean_path(&value),
             "File" => entry.file = value,
             "Builder" => entry.builder = value,
@@ -641,9 +697,10 @@ impl Validator<'_> {
     fn add_entry(&mut self, entry: Entry, tags_field: Option<&RawField<'_>>, valid: bool) {
         let tags_string = || entry.tags.join(", ");
         let mut problems = Vec::new();
-        let mut seen = Seen::new(entry.tags.len() + entry.shared_tags.len());
+        let mut seen = Seen::new(self.keys.tags.len() + self.keys.shared.len());
         let tags_of = |i: &usize| self.manifest.entries[*i].tags.join(", ");
-        for tag in &entry.tags {
+        for tag in &self.keys.tags {
+            let tag: &str = tag;
             if let Some(other) = self.tag_owner.get(tag) {
                 problems.push(format!(
                     "Tags {:?} includes duplicate tag: {tag:?} (duplicated in {:?})",
@@ -663,7 +720,8 @@ impl Validator<'_> {
                 ));
             }
         }
-        for tag in &entry.shared_tags {
+        for tag in &self.keys.shared {
+            let tag: &str = tag;
             if let Some(other) = self.tag_owner.get(tag) {
                 problems.push(format!(
                     "Tags {:?} includes conflicting shared tag: {tag:?} (duplicated in {:?})",
@@ -710,10 +768,10 @@ impl Validator<'_> {
                 }
             }
         }
-        for tag in &entry.tags {
+        for tag in &self.keys.tags {
             self.tag_owner.insert(tag.clone(), target);
         }
-        for tag in &entry.shared_tags {
+        for tag in &self.keys.shared {
             self.shared_tag_owner.entry(tag.clone()).or_insert(target);
         }
         if target == entries.len() {
@@ -736,17 +794,18 @@ fn artifacts_hash(entry: &Entry) -> u64 {
     hasher.finish()
 }
 
-/// The tags of one entry seen so far: a short list searched in place (entries have a handful
-/// of tags), a hash set for long ones.
+/// The tags of one entry seen so far: a short list searched in place, without an
+/// allocation (entries have a handful of tags), a hash set for long ones.
+#[allow(clippy::large_enum_variant)] // one short-lived value on the stack, by design
 enum Seen<'e> {
-    Few(Vec<&'e String>),
-    Many(FastSet<&'e String>),
+    Few([&'e str; 16], usize),
+    Many(FastSet<&'e str>),
 }
 
 impl<'e> Seen<'e> {
     fn new(capacity: usize) -> Self {
         if capacity <= 16 {
-            Seen::Few(Vec::with_capacity(capacity))
+            Seen::Few([""; 16], 0)
         } else {
             Seen::Many(FastSet::with_capacity_and_hasher(
                 capacity,
@@ -756,11 +815,12 @@ impl<'e> Seen<'e> {
     }
 
     /// Adds `tag`; false when it was there already.
-    fn insert(&mut self, tag: &'e String) -> bool {
+    fn insert(&mut self, tag: &'e str) -> bool {
         match self {
-            Seen::Few(tags) if tags.contains(&tag) => false,
-            Seen::Few(tags) => {
-                tags.push(tag);
+            Seen::Few(tags, len) if tags[..*len].contains(&tag) => false,
+            Seen::Few(tags, len) => {
+                tags[*len] = tag;
+                *len += 1;
                 true
             }
             Seen::Many(tags) => tags.insert(tag),
@@ -966,7 +1026,7 @@ fn dedup_sorted(values: &mut Vec<String>) {
     values.dedup();
 }
 
-fn dedup_keep_order(values: &mut Vec<String>) {
+fn dedup_keep_order<T: PartialEq>(values: &mut Vec<T>) {
     let mut i = 0;
     while i < values.len() {
         if values[..i].contains(&values[i]) {
