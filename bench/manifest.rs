@@ -68,6 +68,8 @@ fn main() {
     let config = Config {
         library: dir.clone(),
         arch: "amd64".to_string(),
+        arches: vec!["amd64".to_string()],
+        all_arches: false,
         namespace: String::new(),
         constraints: Vec::new(),
         exclusive_constraints: false,
