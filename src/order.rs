@@ -29,6 +29,8 @@ impl std::fmt::Display for Cycle {
 #[derive(Debug, Default, Clone)]
 pub struct Network {
     names: Vec<String>,
+    /// Name -> index, so adding n nodes is linear, not quadratic.
+    index: std::collections::HashMap<String, usize>,
     /// (from, to) index pairs: `to` must come after `from`.
     edges: Vec<(usize, usize)>,
 }
@@ -36,13 +38,12 @@ pub struct Network {
 impl Network {
     /// Adds a node, or returns the index of the existing node with that name.
     pub fn add_node(&mut self, name: &str) -> usize {
-        match self.names.iter().position(|n| n == name) {
-            Some(i) => i,
-            None => {
-                self.names.push(name.to_string());
-                self.names.len() - 1
-            }
+        if let Some(&i) = self.index.get(name) {
+            return i;
         }
+        self.names.push(name.to_string());
+        self.index.insert(name.to_string(), self.names.len() - 1);
+        self.names.len() - 1
     }
 
     pub fn add_edge(&mut self, from: usize, to: usize) {
