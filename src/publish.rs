@@ -268,7 +268,10 @@ pub fn push(
             items.extend(push_items(config, node, ns, options.uniq, images));
         }
     }
-    let failures = push_all(&items, images, options, registry, out, err)?;
+    let failures: Vec<String> = push_all(&items, images, options, registry, out, err)?
+        .iter()
+        .map(|f| f.describe(&items))
+        .collect();
     check_interrupted()?;
     if failures.is_empty() {
         Ok(())
@@ -280,8 +283,22 @@ pub fn push(
     }
 }
 
+/// A tag that could not be pushed: its index in the items, and why.
+#[derive(Debug, Clone)]
+pub struct PushFailure {
+    pub item: usize,
+    pub reason: String,
+}
+
+impl PushFailure {
+    /// `target: reason`.
+    pub fn describe(&self, items: &[PushItem]) -> String {
+        format!("{}: {}", items[self.item].target, self.reason)
+    }
+}
+
 /// Pushes `items`: one registry query each (all at once), then the pushes that are needed.
-/// Returns the failures; prints `Tagging`, `Pushing` and `skipping` lines as bashbrew does.
+/// Returns the failures, by index into `items`; prints `Tagging`, `Pushing` and `skipping` lines as bashbrew does.
 pub fn push_all(
     items: &[PushItem],
     images: &HashMap<String, String>,
@@ -289,7 +306,7 @@ pub fn push_all(
     registry: &Registry,
     out: &mut dyn Write,
     err: &mut dyn Write,
-) -> Result<Vec<String>, Error> {
+) -> Result<Vec<PushFailure>, Error> {
     let mut failures = Vec::new();
     let remote: Vec<Option<Result<Vec<String>, String>>> = if options.force {
         vec![None; items.len()]
@@ -299,13 +316,13 @@ pub fn push_all(
         })
     };
     let cancel = interruptible();
-    let mut to_push: Vec<&PushItem> = Vec::new();
-    for (item, remote) in items.iter().zip(remote) {
+    let mut to_push: Vec<usize> = Vec::new();
+    for (i, (item, remote)) in items.iter().zip(remote).enumerate() {
         let Some(image) = &item.image else {
-            failures.push(format!(
-                "{}: there is no local image {} (build it first)",
-                item.target, item.source
-            ));
+            failures.push(PushFailure {
+                item: i,
+                reason: format!("there is no local image {} (build it first)", item.source),
+            });
             continue;
         };
         match remote {
@@ -329,7 +346,7 @@ pub fn push_all(
             if options.dry_run {
                 writeln!(out, "  {}", cmd.display()).map_err(Error::Output)?;
             } else if let Err(reason) = worker::run_simple(&cmd, None, cancel) {
-                failures.push(format!("{}: {reason}", item.target));
+                failures.push(PushFailure { item: i, reason });
                 continue;
             }
         }
@@ -338,13 +355,13 @@ pub fn push_all(
             let cmd = docker(&["push", &item.target]);
             writeln!(out, "  {}", cmd.display()).map_err(Error::Output)?;
         } else {
-            to_push.push(item);
+            to_push.push(i);
         }
     }
     out.flush().map_err(Error::Output)?;
-    let results = concurrently(&to_push, PUSH_THREADS, |item| {
-        worker::run_simple(&docker(&["push", &item.target]), None, cancel)
-            .map_err(|reason| format!("{}: {reason}", item.target))
+    let results = concurrently(&to_push, PUSH_THREADS, |&i| {
+        worker::run_simple(&docker(&["push", &items[i].target]), None, cancel)
+            .map_err(|reason| PushFailure { item: i, reason })
     });
     failures.extend(results.into_iter().filter_map(Result::err));
     check_interrupted()?;

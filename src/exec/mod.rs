@@ -540,14 +540,9 @@ fn push_nodes(
     let failures =
         crate::publish::push_all(&items, images, publish, &registry, &mut out, &mut err)?;
     for failure in failures {
-        let i = items
-            .iter()
-            .position(|item| failure.starts_with(&format!("{}:", item.target)))
-            .map(|k| owner[k]);
-        eprintln!("FAILED  push {failure}");
-        if let Some(i) = i {
-            outcomes[i] = Some(Outcome::Failed(format!("push failed: {failure}")));
-        }
+        let text = failure.describe(&items);
+        eprintln!("FAILED  push {text}");
+        outcomes[owner[failure.item]] = Some(Outcome::Failed(format!("push failed: {text}")));
     }
     Ok(())
 }
@@ -621,7 +616,8 @@ fn push_built(
     if failures.is_empty() {
         Ok(())
     } else {
-        Err(format!("push failed: {}", failures.join("; ")))
+        let text: Vec<String> = failures.iter().map(|f| f.describe(&items)).collect();
+        Err(format!("push failed: {}", text.join("; ")))
     }
 }
 
