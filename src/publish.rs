@@ -141,6 +141,16 @@ fn check_interrupted() -> Result<(), Error> {
     }
 }
 
+/// The end of a command: interrupted, every failure at once (exit 1), or Ok.
+fn finished(action: &'static str, failures: Vec<String>) -> Result<(), Error> {
+    check_interrupted()?;
+    if failures.is_empty() {
+        Ok(())
+    } else {
+        Err(Error::PublishFailed { action, failures })
+    }
+}
+
 /// Runs `f` over `items` on `threads` threads, keeping the order.
 fn concurrently<T: Sync, R: Send>(
     items: &[T],
@@ -208,15 +218,7 @@ pub fn tag(
             }
         }
     }
-    check_interrupted()?;
-    if failures.is_empty() {
-        Ok(())
-    } else {
-        Err(Error::PublishFailed {
-            action: "tagging",
-            failures,
-        })
-    }
+    finished("tagging", failures)
 }
 
 /// One tag to push: the target reference and the local image it must point at.
@@ -272,15 +274,7 @@ pub fn push(
         .iter()
         .map(|f| f.describe(&items))
         .collect();
-    check_interrupted()?;
-    if failures.is_empty() {
-        Ok(())
-    } else {
-        Err(Error::PublishFailed {
-            action: "pushing",
-            failures,
-        })
-    }
+    finished("pushing", failures)
 }
 
 /// A tag that could not be pushed: its index in the items, and why.
@@ -555,15 +549,7 @@ pub fn put_shared(
             failures.push(format!("{id}: {reason}"));
         }
     }
-    check_interrupted()?;
-    if failures.is_empty() {
-        Ok(())
-    } else {
-        Err(Error::PublishFailed {
-            action: "putting groups",
-            failures,
-        })
-    }
+    finished("putting groups", failures)
 }
 
 #[cfg(test)]

@@ -210,13 +210,27 @@ fn build_arch(
         }
     }
 
+    // `--push`: one registry client for the whole run (shared connections and tokens), and
+    // the nodes already built, pushed before anything builds.
+    let registry = options
+        .publish
+        .as_ref()
+        .map(|_| crate::registry::Registry::new());
+    let cached: Vec<usize> = (0..n)
+        .filter(|&i| matches!(outcomes[i], Some(Outcome::Cached)))
+        .collect();
     if options.dry_run {
         dry_run(&plan, &outcomes, &retags, &reporter)?;
-        if let Some(publish) = &options.publish {
-            let cached: Vec<usize> = (0..n)
-                .filter(|&i| matches!(outcomes[i], Some(Outcome::Cached)))
-                .collect();
-            push_nodes(session, &plan, &cached, &images, publish, &mut outcomes)?;
+        if let (Some(publish), Some(registry)) = (&options.publish, &registry) {
+            push_nodes(
+                session,
+                &plan,
+                &cached,
+                &images,
+                publish,
+                registry,
+                &mut outcomes,
+            )?;
             for i in (0..n).filter(|&i| outcomes[i].is_none()) {
                 let node = &plan.nodes[i];
                 if let Some(ns) = publish.targets.for_arch(&node.arch) {
@@ -235,13 +249,18 @@ fn build_arch(
             return Err(Error::Engine(reason));
         }
     }
-    if let Some(publish) = &options.publish {
+    if let (Some(publish), Some(registry)) = (&options.publish, &registry) {
         // Cached nodes are pushed first (one registry query each, all at once), so other
         // shards can pull them while this one builds.
-        let cached: Vec<usize> = (0..n)
-            .filter(|&i| matches!(outcomes[i], Some(Outcome::Cached)))
-            .collect();
-        push_nodes(session, &plan, &cached, &images, publish, &mut outcomes)?;
+        push_nodes(
+            session,
+            &plan,
+            &cached,
+            &images,
+            publish,
+            registry,
+            &mut outcomes,
+        )?;
     }
     for (i, outcome) in outcomes.clone().iter().enumerate() {
         match outcome {
@@ -306,7 +325,7 @@ fn build_arch(
                 let log = run_dir.join(format!("{}.log", file_name(&node.id)));
                 let tx = tx.clone();
                 let registry_push = registry_push(node, &options.plan);
-                let publish = options.publish.as_ref();
+                let publish = options.publish.as_ref().zip(registry.as_ref());
                 let config = &session.config;
                 scope.spawn(move |_| {
                     let start = Instant::now();
@@ -324,8 +343,8 @@ fn build_arch(
                         result = worker::run_simple(&push, Some(&log), &INTERRUPTED)
                             .map_err(|e| format!("pushing the registry cache failed: {e}"));
                     }
-                    if let (Ok(()), Some(publish)) = (&result, publish) {
-                        result = push_built(config, node, publish, &log);
+                    if let (Ok(()), Some((publish, registry))) = (&result, publish) {
+                        result = push_built(config, node, publish, registry, &log);
                     }
                     let elapsed = start.elapsed();
                     let event = match result {
@@ -516,6 +535,7 @@ fn push_nodes(
     nodes: &[usize],
     images: &HashMap<String, String>,
     publish: &crate::publish::PublishOptions,
+    registry: &crate::registry::Registry,
     outcomes: &mut [Option<Outcome>],
 ) -> Result<(), Error> {
     let mut items = Vec::new();
@@ -533,12 +553,10 @@ fn push_nodes(
     if items.is_empty() {
         return Ok(());
     }
-    let registry = crate::registry::Registry::new();
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
     let mut err = std::io::stderr();
-    let failures =
-        crate::publish::push_all(&items, images, publish, &registry, &mut out, &mut err)?;
+    let failures = crate::publish::push_all(&items, images, publish, registry, &mut out, &mut err)?;
     for failure in failures {
         let text = failure.describe(&items);
         eprintln!("FAILED  push {text}");
@@ -584,6 +602,7 @@ fn push_built(
     config: &crate::cli::Config,
     node: &plan::Node,
     publish: &crate::publish::PublishOptions,
+    registry: &crate::registry::Registry,
     log: &std::path::Path,
 ) -> Result<(), String> {
     let Some(ns) = publish.targets.for_arch(&node.arch) else {
@@ -596,18 +615,11 @@ fn push_built(
     let mut node = node.clone();
     node.built = Some(true);
     let items = crate::publish::push_items(config, &node, ns, publish.uniq, &images);
-    let registry = crate::registry::Registry::new();
     let mut text: Vec<u8> = Vec::new();
     let mut err_text: Vec<u8> = Vec::new();
-    let failures = crate::publish::push_all(
-        &items,
-        &images,
-        publish,
-        &registry,
-        &mut text,
-        &mut err_text,
-    )
-    .map_err(|e| e.to_string())?;
+    let failures =
+        crate::publish::push_all(&items, &images, publish, registry, &mut text, &mut err_text)
+            .map_err(|e| e.to_string())?;
     if let Ok(mut file) = std::fs::OpenOptions::new().append(true).open(log) {
         use std::io::Write;
         let _ = file.write_all(&text);
