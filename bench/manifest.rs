@@ -76,6 +76,7 @@ fn main() {
         no_sort: false,
         cache: PathBuf::from("/nonexistent"),
         git_mirrors: Vec::new(),
+        fetch: Default::default(),
     };
     let all = measure(|| load_and_list(&config, &dir));
     report(

@@ -77,6 +77,27 @@ pub struct GlobalArgs {
         value_name = "URL_PREFIX=LOCAL_URL_OR_PATH"
     )]
     pub git_mirrors: Vec<String>,
+    /// Commits of history fetched with each commit over a network (0: the whole history)
+    #[arg(
+        long,
+        global = true,
+        env = "KEG_GIT_DEPTH",
+        default_value_t = 1,
+        value_name = "N"
+    )]
+    pub git_depth: u32,
+    /// Fetch whole histories (the same as --git-depth 0)
+    #[arg(long, global = true)]
+    pub unshallow: bool,
+    /// Repositories fetched at the same time
+    #[arg(
+        long,
+        global = true,
+        env = "KEG_FETCH_JOBS",
+        default_value_t = 16,
+        value_name = "N"
+    )]
+    pub fetch_jobs: usize,
 }
 
 /// How builds are made: shared by `plan` (keys, argv) and `build`.
@@ -367,6 +388,22 @@ pub enum Command {
         #[command(flatten)]
         target: TargetArgs,
     },
+    /// Clean up: repack the git cache, drop pins of commits no manifest of the library
+    /// names, and remove cache images (`<cache-repo>:<key>`) whose key is in no current plan
+    Gc {
+        /// Print what would be dropped; change nothing
+        #[arg(long)]
+        dry_run: bool,
+        /// Keep this many of the most recent other builds of each node
+        #[arg(long, default_value_t = 1, value_name = "N")]
+        keep: usize,
+        /// Copy the objects borrowed from local mirrors into the cache and forget the
+        /// mirrors (the cache then no longer needs them)
+        #[arg(long)]
+        dissociate: bool,
+        #[command(flatten)]
+        build: BuildArgs,
+    },
     /// Print the normalized manifests (like `bashbrew cat`)
     Cat {
         #[command(flatten)]
@@ -394,6 +431,7 @@ pub struct Config {
     pub no_sort: bool,
     pub cache: PathBuf,
     pub git_mirrors: Vec<crate::git::Mirror>,
+    pub fetch: crate::git::FetchSettings,
 }
 
 impl Config {
@@ -450,6 +488,10 @@ impl Config {
             no_sort: args.no_sort,
             cache,
             git_mirrors,
+            fetch: crate::git::FetchSettings {
+                depth: if args.unshallow { 0 } else { args.git_depth },
+                jobs: args.fetch_jobs.max(1),
+            },
         })
     }
 

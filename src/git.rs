@@ -3,35 +3,57 @@
 //! Job: make sure the commits named by manifests are available locally
 //! ([`GitCache::ensure_commit`]) and read sources at those commits straight from the object
 //! database, without ever checking anything out ([`GitCache::read_file`],
-//! [`GitCache::tree_id`], [`GitCache::commit_time`], [`GitCache::last_change_time`]).
+//! [`GitCache::tree_id`], [`GitCache::source_date_epoch`]). keg never reads history: every
+//! read is of one commit and its tree, which is what makes shallow fetches safe.
+//!
+//! How a missing commit gets in:
+//! - **Local repositories** (a path or `file://` URL naming a repository on this machine: a
+//!   `--git-mirror` to a path, a relative GitRepo) are not fetched from. Their object
+//!   directory is added to the cache's `objects/info/alternates`, so the cache reads their
+//!   objects in place: nothing is copied or re-packed ([`Fetched::Borrowed`]). The cache then
+//!   depends on the mirror (see docs/cache-keys.md, "Local mirrors").
+//! - **Network transports** fetch exactly the commit, at depth [`FetchSettings::depth`]
+//!   (1 by default: the commit and its tree, no history; 0 = full history), into a private
+//!   *staging* repository under `<cache>/git/keg-staging/` whose alternates point at the
+//!   cache. Only the fetch's result is merged into the cache, under the lock: the shallow
+//!   boundary, then the pack files (renamed), then the refs. Fetches of different
+//!   repositories therefore run in parallel, in one process or several.
 //!
 //! Invariants:
 //! - All upstreams share one bare repository at `<cache>/git`. Remotes are anonymous: nothing
 //!   about an upstream is ever written into the repository config. gc is disabled in the
 //!   config for the benefit of the `git` CLI; libgit2 itself never collects garbage.
 //! - Every commit keg has fetched is pinned by `refs/keg/commits/<id>`, and a pin is created
-//!   only after the commit is known to be in the object database, so a pin implies the commit
-//!   and everything reachable from it is present.
+//!   only after the commit is known to be in the object database (its own or a borrowed
+//!   mirror's). Everything reachable from a pinned commit is present, except history cut off
+//!   at a commit listed in `shallow` (git's own convention, which `git fsck` checks).
 //! - A commit that is already present and pinned costs no network and no lock.
-//! - Writes (fetch + ref updates) happen under an exclusive file lock on `<cache>/git/keg.lock`
-//!   and re-check for the commit after taking it, so several threads and several keg
-//!   processes can share a cache. libgit2 writes packs and refs atomically (temp file +
-//!   rename); fetches land in `refs/keg/tmp/fetch` first and the durable refs are created
-//!   afterwards, so an interrupted fetch leaves no half-written durable ref.
+//! - Writes to the cache (alternates, `shallow`, pack files, refs) happen under an exclusive
+//!   file lock on `<cache>/git/keg.lock` and re-check for the commit after taking it, so
+//!   several threads and several keg processes can share a cache. Network transfers happen
+//!   outside the lock, in staging repositories. Each step of a merge is atomic (rename), and
+//!   they are ordered so that a process killed at any point leaves a consistent cache: a
+//!   `shallow` entry before the commit it describes, a pack's `.idx` after its `.pack`, a
+//!   pin last. Staging repositories of dead processes are removed by the next fetch.
+//! - Fetches of one URL are serialized within a process (the second benefits from the
+//!   first); different URLs proceed in parallel.
 //! - [`GitCache`] is `Send + Sync`: `git2::Repository` is not `Sync`, so each operation checks
-//!   a handle out of a small pool and returns it afterwards.
+//!   a handle out of a small pool and returns it afterwards. A handle opened before the
+//!   alternates changed is replaced (libgit2 reads alternates when a repository is opened).
 //!
 //! URLs are resolved by the caller with [`resolve_url`] (mirrors, then relative paths
 //! against the library directory) before being handed to [`GitCache::ensure_commit`].
 
-use std::collections::HashSet;
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::fs::{self, File, OpenOptions};
+use std::io::Write as _;
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use git2::{
-    AutotagOption, Commit, ErrorCode, FetchOptions, FetchPrune, Oid, Reference, Repository,
-    RepositoryInitOptions, Tree,
+    AutotagOption, Commit, ErrorCode, FetchOptions, FetchPrune, ObjectType, Oid, Reference,
+    Repository, RepositoryInitOptions, Tree,
 };
 use sha2::{Digest, Sha256};
 
@@ -39,13 +61,43 @@ use sha2::{Digest, Sha256};
 pub const MIRRORS_ENV: &str = "KEG_GIT_MIRRORS";
 
 /// Ref namespace pinning every commit keg needs: `refs/keg/commits/<id>`.
-const PIN_PREFIX: &str = "refs/keg/commits/";
+pub(crate) const PIN_PREFIX: &str = "refs/keg/commits/";
 /// Where GitFetch refs are tracked: `refs/keg/remotes/<url hash>/<ref without "refs/">`.
-const REMOTES_PREFIX: &str = "refs/keg/remotes/";
-/// Scratch ref every fetch writes to; only ever touched under the cache lock.
+pub(crate) const REMOTES_PREFIX: &str = "refs/keg/remotes/";
+/// `refs/keg/complete/<url hash>`: the last commit fetched from that URL with its whole
+/// history, offered to the server as a `have` by the next full-history fetch.
+pub(crate) const COMPLETE_PREFIX: &str = "refs/keg/complete/";
+/// Scratch ref every fetch writes to (in a staging repository).
 const TMP_REF: &str = "refs/keg/tmp/fetch";
+/// The `have` hint in a staging repository.
+const HAVE_REF: &str = "refs/keg/have";
 /// Lock file guarding writes, inside the bare repository.
 const LOCK_FILE: &str = "keg.lock";
+/// Staging repositories, inside the bare repository.
+pub(crate) const STAGING_DIR: &str = "keg-staging";
+/// libgit2's `GIT_FETCH_DEPTH_UNSHALLOW`: fetch the history behind shallow commits.
+const UNSHALLOW: i32 = i32::MAX;
+
+/// How network fetches are made.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FetchSettings {
+    /// Commits of history to fetch with each commit: 1 (the default) is the commit alone,
+    /// 0 is the whole history. `--unshallow` / `KEG_GIT_DEPTH=0` set 0.
+    pub depth: u32,
+    /// Repositories fetched at the same time (network fetches wait on latency, not CPU).
+    pub jobs: usize,
+}
+
+/// The environment variable setting [`FetchSettings::depth`].
+pub const DEPTH_ENV: &str = "KEG_GIT_DEPTH";
+/// The environment variable setting [`FetchSettings::jobs`].
+pub const FETCH_JOBS_ENV: &str = "KEG_FETCH_JOBS";
+
+impl Default for FetchSettings {
+    fn default() -> FetchSettings {
+        FetchSettings { depth: 1, jobs: 16 }
+    }
+}
 
 /// Errors of the git cache. Fetch errors name the URL, commit and ref; the caller adds the
 /// `repo:tag` that asked for them.
@@ -104,6 +156,16 @@ pub enum GitError {
     },
     #[error("commit {commit} is not in the git cache")]
     MissingCommit { commit: String },
+    #[error(
+        "commit {commit} was in the git cache, read from {url}, which is gone or no longer has \
+         it ({reason}); restore it, point the GitRepo or --git-mirror at a copy, or run \
+         `keg gc --dissociate` while local mirrors are still there"
+    )]
+    Vanished {
+        commit: String,
+        url: String,
+        reason: String,
+    },
     #[error("{path:?} does not exist at commit {commit}")]
     MissingPath { commit: String, path: String },
     #[error("{path:?} at commit {commit} is {found}, not a directory")]
@@ -120,6 +182,14 @@ pub enum GitError {
     },
     #[error("git cache {path}: {source}")]
     Repo { path: PathBuf, source: git2::Error },
+    #[error("git cache: {what} {path}: {source}")]
+    Io {
+        what: &'static str,
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("`git {args}` failed: {message}")]
+    GitCommand { args: String, message: String },
 }
 
 /// What [`GitCache::ensure_commit`] had to do.
@@ -132,8 +202,10 @@ pub enum Fetched {
     ById,
     /// The server refused the commit id; fetched via the GitFetch ref.
     ViaRef,
+    /// Found in a local repository, now an alternate object store of the cache: nothing
+    /// was copied.
+    Borrowed,
 }
-
 /// A URL rewrite for offline CI: URLs starting with `prefix` have it replaced by
 /// `replacement` (a URL or a local path).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -238,16 +310,29 @@ fn limit_pack_mappings() {
 /// The shared git cache. Cheap to share between threads (`&GitCache` is all you need).
 pub struct GitCache {
     path: PathBuf,
-    /// Idle repository handles; see the module invariants.
-    handles: Mutex<Vec<Repository>>,
+    settings: FetchSettings,
+    /// Idle repository handles with the [`GitCache::generation`] they were opened at.
+    handles: Mutex<Vec<(u64, Repository)>>,
+    /// Bumped whenever this process changes the cache's alternates (or may have seen
+    /// another process change them): older handles are reopened.
+    generation: AtomicU64,
+    /// One mutex per URL: fetches of one URL are serialized within this process.
+    urls: Mutex<HashMap<String, Arc<Mutex<()>>>>,
     /// git:// URLs already warned about by this cache.
     warned: Mutex<HashSet<String>>,
+    /// Whether this process already removed dead processes' staging repositories.
+    swept: std::sync::Once,
 }
 
 impl GitCache {
-    /// Opens the cache under `cache_dir`, creating the bare repository `<cache_dir>/git`
-    /// (with gc disabled) if it does not exist yet.
+    /// Opens the cache under `cache_dir` with the default [`FetchSettings`], creating the
+    /// bare repository `<cache_dir>/git` (with gc disabled) if it does not exist yet.
     pub fn open(cache_dir: &Path) -> Result<GitCache, GitError> {
+        GitCache::open_with(cache_dir, FetchSettings::default())
+    }
+
+    /// [`GitCache::open`] with explicit fetch settings.
+    pub fn open_with(cache_dir: &Path, settings: FetchSettings) -> Result<GitCache, GitError> {
         limit_pack_mappings();
         let path = cache_dir.join("git");
         let repo = match Repository::open_bare(&path) {
@@ -256,14 +341,23 @@ impl GitCache {
         };
         Ok(GitCache {
             path,
-            handles: Mutex::new(vec![repo]),
+            settings,
+            handles: Mutex::new(vec![(0, repo)]),
+            generation: AtomicU64::new(0),
+            urls: Mutex::new(HashMap::new()),
             warned: Mutex::new(HashSet::new()),
+            swept: std::sync::Once::new(),
         })
     }
 
     /// The bare repository's path (`<cache_dir>/git`).
     pub fn repo_path(&self) -> &Path {
         &self.path
+    }
+
+    /// How this cache fetches.
+    pub fn settings(&self) -> FetchSettings {
+        self.settings
     }
 
     /// Whether the commit's object is in the cache (`false` for a malformed id).
@@ -275,12 +369,33 @@ impl GitCache {
             .unwrap_or(false)
     }
 
-    /// Makes sure `commit` is in the cache and pinned, fetching it from `url` if needed.
+    /// Whether [`GitCache::ensure_commit`] has nothing to do for `commit`: it is present and
+    /// pinned (and, with a depth of 0, not shallow).
+    pub fn is_ready(&self, commit: &str) -> bool {
+        let Ok(oid) = parse_commit(commit) else {
+            return false;
+        };
+        self.with_repo(|repo| self.is_ready_in(repo, oid))
+            .unwrap_or(false)
+    }
+
+    /// Whether the commit is in the cache with its history cut off (a `shallow` entry).
+    pub fn is_shallow(&self, commit: &str) -> bool {
+        parse_commit(commit).is_ok_and(|oid| {
+            read_shallow(&self.path)
+                .map(|s| s.contains(&oid))
+                .unwrap_or(false)
+        })
+    }
+
+    /// Makes sure `commit` is in the cache and pinned, getting it from `url` if needed.
     ///
     /// `url` must already be resolved ([`resolve_url`]). If the commit is present no network
-    /// is used. Otherwise the commit id itself is fetched (servers may refuse), then
-    /// `fetch_ref` (GitFetch, e.g. `refs/heads/main`) is fetched into
-    /// `refs/keg/remotes/<url hash>/...`, and the commit must then be present.
+    /// is used. A local repository is borrowed from (see the module documentation).
+    /// Otherwise the commit id itself is fetched (servers may refuse), then `fetch_ref`
+    /// (GitFetch, e.g. `refs/heads/main`) is fetched into `refs/keg/remotes/<url hash>/...`
+    /// (deepened to its whole history when a shallow tip is not enough), and the commit must
+    /// then be present. With a depth of 0, a commit present but shallow gets its history.
     pub fn ensure_commit(
         &self,
         url: &str,
@@ -293,71 +408,336 @@ impl GitCache {
                 fetch_ref: fetch_ref.to_owned(),
             });
         }
-        if self.with_repo(|repo| Ok::<_, GitError>(is_pinned(repo, oid)))? {
+        if self.with_repo(|repo| self.is_ready_in(repo, oid))? {
             return Ok(Fetched::AlreadyPresent);
         }
 
-        let _lock = self.lock()?;
-        self.with_repo(|repo| {
-            // Another thread or process may have fetched it while we waited for the lock.
-            repo.odb()
-                .and_then(|odb| odb.refresh())
-                .map_err(self.err())?;
-            if repo.find_commit(oid).is_ok() {
-                self.pin(repo, oid)?;
+        let url_mutex = {
+            let mut urls = lock_ignoring_poison(&self.urls);
+            Arc::clone(urls.entry(url.to_owned()).or_default())
+        };
+        let _same_url = lock_ignoring_poison(&url_mutex);
+        // Another thread or process may have brought it in meanwhile; a fresh handle sees
+        // alternates added since this process opened its handles.
+        {
+            let repo = self.fresh()?;
+            if self.is_ready_in(&repo, oid)? {
+                self.bump();
                 return Ok(Fetched::AlreadyPresent);
             }
-            self.warn_if_unauthenticated(url);
+            if repo.find_commit(oid).is_ok() && !self.wants_history(oid)? {
+                let _lock = self.lock()?;
+                self.pin(&repo, oid)?;
+                self.bump();
+                return Ok(Fetched::AlreadyPresent);
+            }
+        }
+        // A pin whose commit cannot be read: it was borrowed from a local repository that
+        // is gone (or pruned it). Whatever the GitRepo resolves to now is tried.
+        let was_pinned = self.with_repo(|repo| {
+            Ok::<_, GitError>(repo.find_reference(&format!("{PIN_PREFIX}{oid}")).is_ok())
+        })?;
+        let result = match local_repository(url) {
+            Some(mirror) => self.borrow(url, &mirror, fetch_ref, oid),
+            None => {
+                self.warn_if_unauthenticated(url);
+                self.fetch_staged(url, fetch_ref, oid)
+            }
+        };
+        match result {
+            Err(
+                e @ (GitError::FetchFailed { .. }
+                | GitError::MissingRemoteRef { .. }
+                | GitError::CommitNotOnRef { .. }),
+            ) if was_pinned => Err(GitError::Vanished {
+                commit: oid.to_string(),
+                url: url.to_owned(),
+                reason: e.to_string(),
+            }),
+            other => other,
+        }
+    }
 
-            let id_spec = format!("+{oid}:{TMP_REF}");
-            let by_id = match fetch(repo, url, &id_spec) {
-                Ok(()) => {
-                    take_tmp_ref(repo).map_err(self.err())?;
-                    if repo.find_commit(oid).is_ok() {
-                        self.pin(repo, oid)?;
-                        return Ok(Fetched::ById);
-                    }
-                    "the server did not send it".to_owned()
+    /// Pinned, present, and (with a depth of 0) not shallow.
+    fn is_ready_in(&self, repo: &Repository, oid: Oid) -> Result<bool, GitError> {
+        Ok(is_pinned(repo, oid) && !self.wants_history(oid)?)
+    }
+
+    /// With a depth of 0, whether `oid` is listed in `shallow` (its history is missing).
+    fn wants_history(&self, oid: Oid) -> Result<bool, GitError> {
+        if self.settings.depth != 0 {
+            return Ok(false);
+        }
+        Ok(read_shallow(&self.path)
+            .map_err(|source| self.io_err("reading", "shallow", source))?
+            .contains(&oid))
+    }
+
+    /// Borrows `oid` from the local repository `mirror` (its git directory): adds its
+    /// object directory to the cache's alternates, then pins the commit.
+    fn borrow(
+        &self,
+        url: &str,
+        mirror: &Repository,
+        fetch_ref: &str,
+        oid: Oid,
+    ) -> Result<Fetched, GitError> {
+        let objects = mirror.commondir().join("objects");
+        let objects = objects.canonicalize().unwrap_or(objects);
+        let _lock = self.lock()?;
+        if add_alternate(&self.path, &objects)
+            .map_err(|source| self.io_err("writing", "objects/info/alternates", source))?
+        {
+            self.bump();
+        }
+        let repo = self.fresh()?;
+        if repo.find_commit(oid).is_err() {
+            let by_id = format!("the local repository {} does not have it", url);
+            return Err(if mirror.find_reference(fetch_ref).is_ok() {
+                GitError::CommitNotOnRef {
+                    url: url.to_owned(),
+                    commit: oid.to_string(),
+                    fetch_ref: fetch_ref.to_owned(),
+                    by_id,
                 }
-                Err(e) => e.message().to_owned(),
-            };
+            } else {
+                GitError::MissingRemoteRef {
+                    url: url.to_owned(),
+                    commit: oid.to_string(),
+                    fetch_ref: fetch_ref.to_owned(),
+                    by_id,
+                }
+            });
+        }
+        // A shallow mirror's boundary is the cache's too; and a commit that was shallow in
+        // the cache has its history now, if the mirror has it.
+        let mut shallow =
+            read_shallow(&self.path).map_err(|s| self.io_err("reading", "shallow", s))?;
+        let before = shallow.clone();
+        shallow.extend(read_shallow(mirror.commondir()).unwrap_or_default());
+        if shallow.contains(&oid) && parents_present(&repo, oid) {
+            shallow.remove(&oid);
+        }
+        if shallow != before {
+            write_shallow(&self.path, &shallow)
+                .map_err(|s| self.io_err("writing", "shallow", s))?;
+        }
+        self.pin(&repo, oid)?;
+        Ok(Fetched::Borrowed)
+    }
 
-            let ref_spec = format!("+{fetch_ref}:{TMP_REF}");
-            if let Err(e) = fetch(repo, url, &ref_spec) {
-                return Err(GitError::FetchFailed {
-                    url: url.to_owned(),
-                    commit: oid.to_string(),
-                    fetch_ref: fetch_ref.to_owned(),
-                    by_id,
-                    by_ref: e.message().to_owned(),
-                });
+    /// Fetches `oid` over the network into a staging repository, then merges it.
+    fn fetch_staged(&self, url: &str, fetch_ref: &str, oid: Oid) -> Result<Fetched, GitError> {
+        let deepen = self.wants_history(oid)?;
+        let depth = match self.settings.depth {
+            0 if deepen => UNSHALLOW,
+            0 => 0,
+            n => i32::try_from(n).unwrap_or(UNSHALLOW),
+        };
+        let hint = if self.settings.depth == 0 {
+            self.with_repo(|repo| Ok::<_, GitError>(complete_hint(repo, url)))?
+        } else {
+            None
+        };
+        let initial: BTreeSet<Oid> = if deepen {
+            [oid].into()
+        } else {
+            BTreeSet::new()
+        };
+        let stage = self.stage(&initial, hint)?;
+        // The commit is in the staging repository's object database, and not cut off there
+        // when its history is what we came for.
+        let need_history = deepen || self.settings.depth == 0;
+        let arrived = |stage: &Staging| -> Result<bool, GitError> {
+            Ok(stage.repo.find_commit(oid).is_ok()
+                && (!need_history || !stage.shallow().map_err(self.staging_err())?.contains(&oid)))
+        };
+
+        let id_spec = format!("+{oid}:{TMP_REF}");
+        let by_id = match fetch(&stage.repo, url, &id_spec, depth) {
+            Ok(()) => {
+                take_tmp_ref(&stage.repo).map_err(self.err())?;
+                if arrived(&stage)? {
+                    self.merge(
+                        stage,
+                        oid,
+                        &initial,
+                        url,
+                        None,
+                        depth == 0 || depth == UNSHALLOW,
+                    )?;
+                    return Ok(Fetched::ById);
+                }
+                "the server did not send it".to_owned()
             }
-            let Some(tip) = take_tmp_ref(repo).map_err(self.err())? else {
-                return Err(GitError::MissingRemoteRef {
-                    url: url.to_owned(),
-                    commit: oid.to_string(),
-                    fetch_ref: fetch_ref.to_owned(),
-                    by_id,
-                });
-            };
-            let tracking = format!(
-                "{REMOTES_PREFIX}{}/{}",
-                url_hash(url),
-                &fetch_ref["refs/".len()..]
-            );
-            repo.reference(&tracking, tip, true, "keg: fetch")
+            Err(e) => e.message().to_owned(),
+        };
+
+        let ref_spec = format!("+{fetch_ref}:{TMP_REF}");
+        let failed = |e: git2::Error, by_id: &str| GitError::FetchFailed {
+            url: url.to_owned(),
+            commit: oid.to_string(),
+            fetch_ref: fetch_ref.to_owned(),
+            by_id: by_id.to_owned(),
+            by_ref: e.message().to_owned(),
+        };
+        fetch(&stage.repo, url, &ref_spec, depth).map_err(|e| failed(e, &by_id))?;
+        let Some(mut tip) = take_tmp_ref(&stage.repo).map_err(self.err())? else {
+            return Err(GitError::MissingRemoteRef {
+                url: url.to_owned(),
+                commit: oid.to_string(),
+                fetch_ref: fetch_ref.to_owned(),
+                by_id,
+            });
+        };
+        let mut history = depth == 0 || depth == UNSHALLOW;
+        if !arrived(&stage)? && !history {
+            // The commit is behind the tip: deepen to the ref's whole history.
+            fetch(&stage.repo, url, &ref_spec, UNSHALLOW).map_err(|e| failed(e, &by_id))?;
+            tip = take_tmp_ref(&stage.repo)
+                .map_err(self.err())?
+                .unwrap_or(tip);
+            history = true;
+        }
+        if !arrived(&stage)? {
+            return Err(GitError::CommitNotOnRef {
+                url: url.to_owned(),
+                commit: oid.to_string(),
+                fetch_ref: fetch_ref.to_owned(),
+                by_id,
+            });
+        }
+        let tracking = format!(
+            "{REMOTES_PREFIX}{}/{}",
+            url_hash(url),
+            &fetch_ref["refs/".len()..]
+        );
+        self.merge(stage, oid, &initial, url, Some((tracking, tip)), history)?;
+        Ok(Fetched::ViaRef)
+    }
+
+    /// Creates a staging repository: bare, its alternates pointing at the cache's objects,
+    /// `shallow` listing `initial`, and `hint` (a commit of the cache) as its only ref.
+    /// Created under the cache lock so that [`GitCache::sweep`] never sees one unlocked.
+    fn stage(&self, initial: &BTreeSet<Oid>, hint: Option<Oid>) -> Result<Staging, GitError> {
+        static COUNTER: AtomicU64 = AtomicU64::new(0);
+        let _lock = self.lock()?;
+        self.swept.call_once(|| {
+            sweep_staging(&self.path);
+        });
+        let root = self.path.join(STAGING_DIR);
+        fs::create_dir_all(&root).map_err(|s| self.io_err("creating", STAGING_DIR, s))?;
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.subsec_nanos());
+        let name = format!(
+            "{}-{}-{nanos:08x}",
+            std::process::id(),
+            COUNTER.fetch_add(1, Ordering::Relaxed)
+        );
+        let dir = root.join(&name);
+        let lock_path = root.join(format!("{name}.lock"));
+        let lock = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
+            .map_err(|s| self.io_err("creating", "a staging lock", s))?;
+        fs4::FileExt::lock(&lock).map_err(|source| GitError::Lock {
+            path: lock_path.clone(),
+            source,
+        })?;
+        let guard = StagingDir {
+            dir: dir.clone(),
+            lock_path,
+            _lock: lock,
+        };
+        Repository::init_opts(&dir, RepositoryInitOptions::new().bare(true)).map_err(self.err())?;
+        let objects = self.path.join("objects");
+        let objects = objects.canonicalize().unwrap_or(objects);
+        fs::write(
+            dir.join("objects/info/alternates"),
+            format!("{}\n", objects.display()),
+        )
+        .map_err(self.staging_err())?;
+        write_shallow(&dir, initial).map_err(self.staging_err())?;
+        // Opened after the alternates are written: libgit2 reads them when it opens.
+        let repo = Repository::open_bare(&dir).map_err(self.err())?;
+        if let Some(hint) = hint {
+            repo.reference(HAVE_REF, hint, true, "keg: have")
                 .map_err(self.err())?;
-            if repo.find_commit(oid).is_err() {
-                return Err(GitError::CommitNotOnRef {
-                    url: url.to_owned(),
-                    commit: oid.to_string(),
-                    fetch_ref: fetch_ref.to_owned(),
-                    by_id,
-                });
+        }
+        Ok(Staging { repo, guard })
+    }
+
+    /// Moves a staging repository's result into the cache, under the lock: `shallow`
+    /// first, then the packs, then the refs (see the module invariants). `history`: the
+    /// fetch brought whole histories, which may complete older shallow commits.
+    fn merge(
+        &self,
+        stage: Staging,
+        oid: Oid,
+        initial: &BTreeSet<Oid>,
+        url: &str,
+        tracking: Option<(String, Oid)>,
+        history: bool,
+    ) -> Result<(), GitError> {
+        let staged = stage.shallow().map_err(self.staging_err())?;
+        let _lock = self.lock()?;
+        let repo = self.fresh()?;
+        let odb = repo.odb().map_err(self.err())?;
+        let shallow_err = |s| self.io_err("writing", "shallow", s);
+        let mut shallow =
+            read_shallow(&self.path).map_err(|s| self.io_err("reading", "shallow", s))?;
+        // 1. New boundaries, before the commits they describe; not for a commit the cache
+        //    already had (with its history, or listed already).
+        let added: Vec<Oid> = staged
+            .difference(initial)
+            .copied()
+            .filter(|c| !shallow.contains(c) && !odb.exists(*c))
+            .collect();
+        if !added.is_empty() {
+            shallow.extend(added);
+            write_shallow(&self.path, &shallow).map_err(shallow_err)?;
+        }
+        // 2. The objects: each pack's `.idx` after its `.pack`.
+        move_packs(
+            &stage.guard.dir.join("objects/pack"),
+            &self.path.join("objects/pack"),
+        )
+        .map_err(|s| self.io_err("moving packs into", "objects/pack", s))?;
+        odb.refresh().map_err(self.err())?;
+        if repo.find_commit(oid).is_err() {
+            return Err(GitError::MissingCommit {
+                commit: oid.to_string(),
+            });
+        }
+        // 3. Boundaries whose history arrived: the deepened ones and, after a fetch of whole
+        //    histories, any older one it completed.
+        let completed: Vec<Oid> = shallow
+            .iter()
+            .copied()
+            .filter(|c| {
+                (initial.contains(c) && !staged.contains(c))
+                    || (history && parents_present(&repo, *c))
+            })
+            .collect();
+        if !completed.is_empty() {
+            for c in &completed {
+                shallow.remove(c);
             }
-            self.pin(repo, oid)?;
-            Ok(Fetched::ViaRef)
-        })
+            write_shallow(&self.path, &shallow).map_err(shallow_err)?;
+        }
+        // 4. The refs, the pin last.
+        if let Some((name, tip)) = tracking {
+            self.set_ref(&repo, &name, tip)?;
+        }
+        if self.settings.depth == 0 {
+            self.set_ref(&repo, &format!("{COMPLETE_PREFIX}{}", url_hash(url)), oid)?;
+        }
+        self.pin(&repo, oid)?;
+        self.bump();
+        Ok(())
     }
 
     /// The bytes of the blob at `<commit>:<path>` (e.g. `Directory/File`).
@@ -392,41 +772,13 @@ impl GitCache {
         self.with_repo(|repo| Ok(self.find_commit(repo, commit)?.time().seconds()))
     }
 
-    /// The committer time of the newest commit, reachable from `commit`, that changed `dir`:
-    /// what `git log -1 --format=%ct <commit> -- <dir>` prints. As in git's default history
-    /// simplification, a commit whose `dir` equals a parent's is not a change and the walk
-    /// continues through the first such parent only, so this is one walk down the history:
-    /// O(history) in the worst case.
-    pub fn last_change_time(&self, commit: &str, dir: &str) -> Result<i64, GitError> {
-        let parts = split_path(dir)?;
+    /// SOURCE_DATE_EPOCH for a build at `commit`: the later of its author and committer
+    /// times, as bashbrew computes it (`gitfs.CommitTime`). It needs the commit alone, no
+    /// history, so it is the same in a shallow cache and a full one (docs/cache-keys.md).
+    pub fn source_date_epoch(&self, commit: &str) -> Result<i64, GitError> {
         self.with_repo(|repo| {
-            let mut current = self.find_commit(repo, commit)?;
-            self.subtree(repo, &current, commit, dir)?;
-            let dir_id = |c: &Commit| -> Result<Option<Oid>, GitError> {
-                let tree = c.tree().map_err(self.err())?;
-                if parts.is_empty() {
-                    return Ok(Some(tree.id()));
-                }
-                match tree.get_path(Path::new(&parts.join("/"))) {
-                    Ok(entry) => Ok(Some(entry.id())),
-                    Err(e) if e.code() == ErrorCode::NotFound => Ok(None),
-                    Err(e) => Err(self.err()(e)),
-                }
-            };
-            loop {
-                let mine = dir_id(&current)?;
-                let mut unchanged_in = None;
-                for parent in current.parents() {
-                    if dir_id(&parent)? == mine {
-                        unchanged_in = Some(parent);
-                        break;
-                    }
-                }
-                match unchanged_in {
-                    Some(parent) => current = parent,
-                    None => return Ok(current.time().seconds()),
-                }
-            }
+            let c = self.find_commit(repo, commit)?;
+            Ok(c.time().seconds().max(c.author().when().seconds()))
         })
     }
 
@@ -435,17 +787,28 @@ impl GitCache {
         &self,
         f: impl FnOnce(&Repository) -> Result<T, E>,
     ) -> Result<T, E> {
+        let current = self.generation.load(Ordering::Acquire);
         let idle = lock_ignoring_poison(&self.handles).pop();
         let repo = match idle {
-            Some(repo) => repo,
-            None => Repository::open_bare(&self.path).map_err(|source| GitError::Open {
-                path: self.path.clone(),
-                source,
-            })?,
+            Some((generation, repo)) if generation >= current => repo,
+            _ => self.fresh()?,
         };
         let result = f(&repo);
-        lock_ignoring_poison(&self.handles).push(repo);
+        lock_ignoring_poison(&self.handles).push((current, repo));
         result
+    }
+
+    /// A newly opened handle: it sees the alternates as they are now.
+    fn fresh(&self) -> Result<Repository, GitError> {
+        Repository::open_bare(&self.path).map_err(|source| GitError::Open {
+            path: self.path.clone(),
+            source,
+        })
+    }
+
+    /// Retires every pooled handle (the alternates may have changed).
+    fn bump(&self) {
+        self.generation.fetch_add(1, Ordering::AcqRel);
     }
 
     /// The commit named `commit`, or [`GitError::MissingCommit`].
@@ -491,6 +854,18 @@ impl GitCache {
         }
     }
 
+    fn staging_err(&self) -> impl Fn(std::io::Error) -> GitError + '_ {
+        |source| self.io_err("writing", STAGING_DIR, source)
+    }
+
+    fn io_err(&self, what: &'static str, file: &str, source: std::io::Error) -> GitError {
+        GitError::Io {
+            what,
+            path: self.path.join(file),
+            source,
+        }
+    }
+
     fn path_err(&self, e: LookupError, commit: &str, path: &str) -> GitError {
         match e {
             LookupError::Invalid => GitError::InvalidPath {
@@ -505,12 +880,27 @@ impl GitCache {
     }
 
     fn pin(&self, repo: &Repository, oid: Oid) -> Result<(), GitError> {
-        repo.reference(&format!("{PIN_PREFIX}{oid}"), oid, true, "keg: pin")
-            .map(drop)
-            .map_err(self.err())
+        self.set_ref(repo, &format!("{PIN_PREFIX}{oid}"), oid)
     }
 
-    fn lock(&self) -> Result<File, GitError> {
+    /// Creates or moves a ref, under the cache lock. A `<ref>.lock` left by a killed keg
+    /// process would make libgit2 refuse: with the cache lock held no keg process is
+    /// writing that ref, so the stale lock is removed and the write retried once.
+    pub(crate) fn set_ref(&self, repo: &Repository, name: &str, oid: Oid) -> Result<(), GitError> {
+        match repo.reference(name, oid, true, "keg") {
+            Ok(_) => Ok(()),
+            Err(e) if e.code() == ErrorCode::Locked => {
+                let _ = fs::remove_file(self.path.join(format!("{name}.lock")));
+                repo.reference(name, oid, true, "keg")
+                    .map(drop)
+                    .map_err(self.err())
+            }
+            Err(e) => Err(self.err()(e)),
+        }
+    }
+
+    /// Takes the exclusive cache lock; it is released when the returned file is dropped.
+    pub(crate) fn lock(&self) -> Result<File, GitError> {
         lock_file(&self.path)
     }
 
@@ -519,6 +909,65 @@ impl GitCache {
             eprintln!("warning: {url} uses the unauthenticated git:// protocol; prefer https://");
         }
     }
+}
+
+/// A staging repository (see the module documentation). Fields drop in order: the
+/// repository is closed before its directory is removed.
+struct Staging {
+    repo: Repository,
+    guard: StagingDir,
+}
+
+impl Staging {
+    /// The staging repository's `shallow` entries.
+    fn shallow(&self) -> std::io::Result<BTreeSet<Oid>> {
+        read_shallow(&self.guard.dir)
+    }
+}
+
+/// A staging repository's directory and its lock, held while it is in use; both are
+/// removed when dropped (or, after a crash, by the next [`sweep_staging`]).
+struct StagingDir {
+    dir: PathBuf,
+    lock_path: PathBuf,
+    _lock: File,
+}
+
+impl Drop for StagingDir {
+    fn drop(&mut self) {
+        let _ = fs::remove_dir_all(&self.dir);
+        let _ = fs::remove_file(&self.lock_path);
+    }
+}
+
+/// Removes the staging repositories of processes that are gone: their lock is free. Runs
+/// under the cache lock, and staging repositories are only created under it, so a new one
+/// is always locked before anyone can see it.
+pub(crate) fn sweep_staging(repo_path: &Path) -> usize {
+    let root = repo_path.join(STAGING_DIR);
+    let Ok(entries) = fs::read_dir(&root) else {
+        return 0;
+    };
+    let mut removed = 0;
+    for entry in entries.flatten() {
+        let path = entry.path();
+        if path.extension().is_some_and(|e| e == "lock") {
+            let Ok(file) = OpenOptions::new().write(true).open(&path) else {
+                continue;
+            };
+            if fs4::FileExt::try_lock(&file).is_ok() {
+                let _ = fs::remove_dir_all(path.with_extension(""));
+                let _ = fs::remove_file(&path);
+                removed += 1;
+            }
+        } else if path.is_dir() && !path.with_extension("lock").exists() {
+            // A directory whose lock file is gone: its owner finished removing it, or died
+            // doing so.
+            let _ = fs::remove_dir_all(&path);
+            removed += 1;
+        }
+    }
+    removed
 }
 
 /// Creates (or finishes creating) the bare repository at `path`, under the cache lock.
@@ -572,7 +1021,7 @@ fn lock_ignoring_poison<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 /// Parses a full 40-hex commit id (short ids are refused: `Oid::from_str` would pad them).
-fn parse_commit(commit: &str) -> Result<Oid, GitError> {
+pub(crate) fn parse_commit(commit: &str) -> Result<Oid, GitError> {
     let invalid = || GitError::InvalidCommit {
         commit: commit.to_owned(),
     };
@@ -588,8 +1037,33 @@ fn is_pinned(repo: &Repository, oid: Oid) -> bool {
         && repo.find_commit(oid).is_ok()
 }
 
+/// The repository a resolved URL names when it is on this machine (a path or `file://`).
+fn local_repository(url: &str) -> Option<Repository> {
+    let path = match url.strip_prefix("file://") {
+        Some(path) => path,
+        None if is_local_path(url) => url,
+        None => return None,
+    };
+    Repository::open_ext(
+        path,
+        git2::RepositoryOpenFlags::NO_SEARCH,
+        std::iter::empty::<&std::ffi::OsStr>(),
+    )
+    .ok()
+}
+
+/// The cache's last complete-history commit from `url`, if it is still there.
+fn complete_hint(repo: &Repository, url: &str) -> Option<Oid> {
+    let target = repo
+        .find_reference(&format!("{COMPLETE_PREFIX}{}", url_hash(url)))
+        .ok()?
+        .target()?;
+    repo.find_commit(target).is_ok().then_some(target)
+}
+
 /// One fetch of `refspec` from `url` through an anonymous remote, without tags or FETCH_HEAD.
-fn fetch(repo: &Repository, url: &str, refspec: &str) -> Result<(), git2::Error> {
+/// `depth` 0 is the whole history, [`UNSHALLOW`] the history behind shallow commits.
+fn fetch(repo: &Repository, url: &str, refspec: &str, depth: i32) -> Result<(), git2::Error> {
     if let Ok(mut stale) = repo.find_reference(TMP_REF) {
         stale.delete()?;
     }
@@ -598,7 +1072,8 @@ fn fetch(repo: &Repository, url: &str, refspec: &str) -> Result<(), git2::Error>
     options
         .download_tags(AutotagOption::None)
         .update_fetchhead(false)
-        .prune(FetchPrune::Off);
+        .prune(FetchPrune::Off)
+        .depth(depth);
     remote.fetch(&[refspec], Some(&mut options), None)
 }
 
@@ -615,8 +1090,131 @@ fn take_tmp_ref(repo: &Repository) -> Result<Option<Oid>, git2::Error> {
     }
 }
 
-/// A short stable name for an upstream URL, used in the tracking ref namespace.
-fn url_hash(url: &str) -> String {
+/// The commits listed in `<git_dir>/shallow` (none when the file does not exist).
+pub(crate) fn read_shallow(git_dir: &Path) -> std::io::Result<BTreeSet<Oid>> {
+    match fs::read_to_string(git_dir.join("shallow")) {
+        Ok(text) => Ok(text
+            .lines()
+            .filter_map(|line| Oid::from_str(line.trim()).ok())
+            .collect()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(BTreeSet::new()),
+        Err(e) => Err(e),
+    }
+}
+
+/// Replaces `<git_dir>/shallow` atomically (removes it when `commits` is empty).
+pub(crate) fn write_shallow(git_dir: &Path, commits: &BTreeSet<Oid>) -> std::io::Result<()> {
+    let path = git_dir.join("shallow");
+    if commits.is_empty() {
+        return match fs::remove_file(&path) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
+            _ => Ok(()),
+        };
+    }
+    let text: String = commits.iter().map(|c| format!("{c}\n")).collect();
+    replace_file(&path, text.as_bytes())
+}
+
+/// Writes `path` through a temp file beside it and a rename.
+pub(crate) fn replace_file(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let tmp = path.with_extension("keg-tmp");
+    let mut file = File::create(&tmp)?;
+    file.write_all(bytes)?;
+    file.sync_all()?;
+    fs::rename(&tmp, path)
+}
+
+/// The object directories listed in `<git_dir>/objects/info/alternates`.
+pub(crate) fn read_alternates(git_dir: &Path) -> std::io::Result<Vec<String>> {
+    match fs::read_to_string(git_dir.join("objects/info/alternates")) {
+        Ok(text) => Ok(text
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty() && !l.starts_with('#'))
+            .map(str::to_owned)
+            .collect()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
+        Err(e) => Err(e),
+    }
+}
+
+/// Replaces the alternates list.
+pub(crate) fn write_alternates(git_dir: &Path, dirs: &[String]) -> std::io::Result<()> {
+    let path = git_dir.join("objects/info/alternates");
+    if dirs.is_empty() {
+        return match fs::remove_file(&path) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
+            _ => Ok(()),
+        };
+    }
+    fs::create_dir_all(git_dir.join("objects/info"))?;
+    let text: String = dirs.iter().map(|d| format!("{d}\n")).collect();
+    replace_file(&path, text.as_bytes())
+}
+
+/// Adds `objects` to the alternates unless listed; whether it was added.
+fn add_alternate(git_dir: &Path, objects: &Path) -> std::io::Result<bool> {
+    let mut dirs = read_alternates(git_dir)?;
+    let line = objects.to_string_lossy().into_owned();
+    if dirs.contains(&line) {
+        return Ok(false);
+    }
+    dirs.push(line);
+    write_alternates(git_dir, &dirs)?;
+    Ok(true)
+}
+
+/// Whether every parent of commit `oid`, as its object records them (not as `shallow`
+/// hides them), is in the object database.
+pub(crate) fn parents_present(repo: &Repository, oid: Oid) -> bool {
+    let Ok(odb) = repo.odb() else {
+        return false;
+    };
+    let Ok(object) = odb.read(oid) else {
+        return false;
+    };
+    if object.kind() != ObjectType::Commit {
+        return false;
+    }
+    let data = object.data();
+    let header = data
+        .windows(2)
+        .position(|w| w == b"\n\n")
+        .map_or(data, |end| &data[..end]);
+    String::from_utf8_lossy(header)
+        .lines()
+        .filter_map(|line| line.strip_prefix("parent "))
+        .all(|id| Oid::from_str(id.trim()).is_ok_and(|id| odb.exists(id)))
+}
+
+/// Moves every complete pack (`.pack` with its `.idx`) from `from` into `to`: the `.pack`
+/// first, the `.idx` (which makes the pack visible to git and libgit2) last.
+fn move_packs(from: &Path, to: &Path) -> std::io::Result<()> {
+    let Ok(entries) = fs::read_dir(from) else {
+        return Ok(());
+    };
+    for entry in entries {
+        let path = entry?.path();
+        if path.extension().is_none_or(|e| e != "pack") || !path.with_extension("idx").exists() {
+            continue;
+        }
+        let Some(name) = path.file_name() else {
+            continue;
+        };
+        let target = to.join(name);
+        fs::rename(&path, &target)?;
+        for ext in ["rev", "idx"] {
+            let side = path.with_extension(ext);
+            if side.exists() {
+                fs::rename(&side, target.with_extension(ext))?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// A short stable name for an upstream URL, used in the tracking ref namespaces.
+pub(crate) fn url_hash(url: &str) -> String {
     hex(&Sha256::digest(url.as_bytes())[..8])
 }
 

@@ -13,6 +13,7 @@ pub mod context;
 pub mod dockerfile;
 pub mod error;
 pub mod exec;
+pub mod gc;
 pub mod git;
 pub mod library;
 pub mod lineage;
@@ -292,6 +293,33 @@ pub fn run(cli: cli::Cli) -> Result<(), Error> {
                 &mut out,
                 &mut err,
             )?;
+        }
+        Command::Gc {
+            dry_run,
+            keep,
+            dissociate,
+            build,
+        } => {
+            let repos = load(
+                &session,
+                &RepoArgs {
+                    all: true,
+                    repos: Vec::new(),
+                },
+            )?;
+            let options = gc::GcOptions {
+                dry_run,
+                keep,
+                dissociate,
+                plan: plan::PlanOptions {
+                    arches: Vec::new(),
+                    uniq: false,
+                    cache_repo: build.cache_repo.trim_end_matches('/').to_string(),
+                    build: build.settings()?,
+                    engine_platform: None,
+                },
+            };
+            gc::gc(&session, &repos, &options, &mut out)?;
         }
         Command::Context { entry, sha256 } => {
             let repos = load(

@@ -37,6 +37,7 @@ impl Session {
             &self.config.cache,
             &self.config.library,
             self.config.git_mirrors.clone(),
+            self.config.fetch,
         )?;
         Ok(self.sources.get_or_init(|| sources))
     }

@@ -4,7 +4,10 @@
 //! Invariants: a source is resolved at most once per run (memoized by what it reads:
 //! URL, commit, directory, file and builder), fetching uses no network when the commit is
 //! already cached, and every failure names the entry (`repo:tag`), the architecture, the
-//! URL, the commit and what git answered.
+//! URL, the commit and what git answered. Before many sources are read, their missing
+//! commits are fetched first, [`FetchSettings::jobs`] repositories at a time
+//! ([`Sources::prefetch`]): network fetches wait on latency, so they overlap far beyond the
+//! number of cores; one repository's commits are fetched one after another.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -14,7 +17,7 @@ use rayon::prelude::*;
 
 use crate::dockerfile::{self, Scan};
 use crate::error::Error;
-use crate::git::{self, GitCache, Mirror};
+use crate::git::{self, FetchSettings, GitCache, GitError, Mirror};
 use crate::manifest::validate::clean_path;
 use crate::manifest::{Builder, Entry};
 
@@ -32,7 +35,8 @@ pub struct Source {
     pub tree: String,
     /// The Dockerfile's parents (empty for oci-import).
     pub scan: Scan,
-    /// SOURCE_DATE_EPOCH: the time of the newest commit that changed the directory.
+    /// SOURCE_DATE_EPOCH: the commit's time (the later of author and committer, as in
+    /// bashbrew); no history needed (docs/cache-keys.md).
     pub source_date_epoch: i64,
 }
 
@@ -71,17 +75,28 @@ struct Key {
     builder: &'static str,
 }
 
+/// What one fetch is about: URL, GitFetch, commit.
+type FetchKey = (String, String, String);
+
 /// The git cache plus how GitRepo values resolve; memoizes sources.
 pub struct Sources {
     cache: GitCache,
     library: PathBuf,
     mirrors: Vec<Mirror>,
     memo: Mutex<HashMap<Key, Arc<Source>>>,
+    /// Fetches [`Sources::prefetch`] tried and that failed, reported by the first source
+    /// that needs them (not tried again).
+    failed: Mutex<HashMap<FetchKey, GitError>>,
 }
 
 impl Sources {
-    pub fn open(cache_dir: &Path, library: &Path, mirrors: Vec<Mirror>) -> Result<Sources, Error> {
-        let cache = GitCache::open(cache_dir).map_err(|source| Error::Git {
+    pub fn open(
+        cache_dir: &Path,
+        library: &Path,
+        mirrors: Vec<Mirror>,
+        fetch: FetchSettings,
+    ) -> Result<Sources, Error> {
+        let cache = GitCache::open_with(cache_dir, fetch).map_err(|source| Error::Git {
             what: format!("opening the git cache in {}", cache_dir.display()),
             source: Box::new(source),
         })?;
@@ -94,11 +109,17 @@ impl Sources {
                 .unwrap_or_else(|_| library.to_path_buf()),
             mirrors,
             memo: Mutex::new(HashMap::new()),
+            failed: Mutex::new(HashMap::new()),
         })
     }
 
     pub fn cache(&self) -> &GitCache {
         &self.cache
+    }
+
+    /// The resolved URL, GitFetch and GitCommit of `entry` on `arch`: what is fetched.
+    pub fn fetch_target(&self, entry: &Entry, arch: &str) -> (String, String, String) {
+        self.key(entry, arch).fetch_key()
     }
 
     fn key(&self, entry: &Entry, arch: &str) -> Key {
@@ -129,17 +150,21 @@ impl Sources {
             what: format!("{id} ({arch}): {what}"),
             source: Box::new(source),
         };
+        let fetching = || format!("fetching {} from {}", key.commit, key.url);
+        if let Some(e) = lock(&self.failed).remove(&key.fetch_key()) {
+            return Err(fail(fetching(), e));
+        }
         self.cache
             .ensure_commit(&key.url, &key.fetch_ref, &key.commit)
-            .map_err(|e| fail(format!("fetching {} from {}", key.commit, key.url), e))?;
+            .map_err(|e| fail(fetching(), e))?;
         let tree = self
             .cache
             .tree_id(&key.commit, &key.directory)
             .map_err(|e| fail(format!("reading Directory {:?}", key.directory), e))?;
         let source_date_epoch = self
             .cache
-            .last_change_time(&key.commit, &key.directory)
-            .map_err(|e| fail(format!("reading the history of {:?}", key.directory), e))?;
+            .source_date_epoch(&key.commit)
+            .map_err(|e| fail(format!("reading commit {}", key.commit), e))?;
         let builder = Builder::parse(key.builder).unwrap_or(Builder::Classic);
         let scan = if builder == Builder::OciImport {
             Scan::default()
@@ -174,24 +199,88 @@ impl Sources {
         Ok(Arc::clone(memo.entry(key).or_insert(source)))
     }
 
-    /// Resolves many sources in parallel; the first error (in input order) wins, after all
-    /// were tried.
+    /// Resolves many sources: their commits fetched first ([`Sources::prefetch`]), then
+    /// read in parallel; the first error (in input order) wins, after all were tried.
     pub fn resolve_all(
         &self,
         items: &[(String, &Entry, String)],
     ) -> Result<Vec<Arc<Source>>, Error> {
-        items
+        self.prefetch(items);
+        let failed: Vec<bool> = {
+            let failed = lock(&self.failed);
+            items
+                .iter()
+                .map(|(_, entry, arch)| failed.contains_key(&self.key(entry, arch).fetch_key()))
+                .collect()
+        };
+        let results: Vec<Option<Result<Arc<Source>, Error>>> = items
             .par_iter()
-            .map(|(id, entry, arch)| self.source(id, entry, arch))
-            .collect::<Vec<_>>()
-            .into_iter()
+            .zip(&failed)
+            .map(|((id, entry, arch), &failed)| (!failed).then(|| self.source(id, entry, arch)))
+            .collect();
+        items
+            .iter()
+            .zip(results)
+            .map(|((id, entry, arch), result)| match result {
+                Some(result) => result,
+                None => self.source(id, entry, arch),
+            })
             .collect()
     }
 
+    /// Fetches every commit `items` need that the cache lacks: up to
+    /// [`FetchSettings::jobs`] repositories at a time, each repository's commits one after
+    /// another. Failures are kept for [`Sources::source`] to report.
+    pub fn prefetch(&self, items: &[(String, &Entry, String)]) {
+        let mut groups: HashMap<String, Vec<FetchKey>> = HashMap::new();
+        let mut seen = std::collections::HashSet::new();
+        for (_, entry, arch) in items {
+            let key = self.key(entry, arch).fetch_key();
+            if seen.insert(key.clone()) && !self.cache.is_ready(&key.2) {
+                groups.entry(key.0.clone()).or_default().push(key);
+            }
+        }
+        let mut queue: Vec<Vec<FetchKey>> = groups.into_values().collect();
+        // Popped from the end: the largest groups first, so that no long one starts last.
+        queue.sort_by_key(Vec::len);
+        let threads = self.cache.settings().jobs.clamp(1, queue.len().max(1));
+        let queue = Mutex::new(queue);
+        std::thread::scope(|scope| {
+            for _ in 0..threads {
+                scope.spawn(|| {
+                    loop {
+                        let Some(group) = lock(&queue).pop() else {
+                            break;
+                        };
+                        for key in group {
+                            if let Err(e) = self.cache.ensure_commit(&key.0, &key.1, &key.2) {
+                                lock(&self.failed).insert(key, e);
+                            }
+                        }
+                    }
+                });
+            }
+        });
+    }
+
     fn lock_memo(&self) -> std::sync::MutexGuard<'_, HashMap<Key, Arc<Source>>> {
-        self.memo
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        lock(&self.memo)
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+impl Key {
+    fn fetch_key(&self) -> FetchKey {
+        (
+            self.url.clone(),
+            self.fetch_ref.clone(),
+            self.commit.clone(),
+        )
     }
 }
 

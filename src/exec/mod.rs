@@ -374,6 +374,12 @@ fn build_arch(
                 Event::Built { node, elapsed } => {
                     running -= 1;
                     outcomes[node] = Some(Outcome::Built(elapsed));
+                    let built = &plan.nodes[node];
+                    crate::gc::record_built(
+                        &session.config.cache,
+                        &built.cache_tag,
+                        &built.cache_ref,
+                    );
                     finish(
                         &mut queue,
                         &plan,

@@ -151,3 +151,144 @@ impl GitRepo {
         format!("file://{}", self.path.display())
     }
 }
+
+/// A `git daemon` on 127.0.0.1 serving every repository under a directory; killed on drop.
+pub struct Daemon {
+    child: std::process::Child,
+    pub port: u16,
+}
+
+impl Daemon {
+    /// The `git://` URL of `<base>/<name>`.
+    pub fn url(&self, name: &str) -> String {
+        format!("git://127.0.0.1:{}/{name}", self.port)
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts a `git daemon` serving `base` (`--export-all`); fails the test when git's daemon
+/// is not installed.
+pub fn git_daemon(base: &Path) -> Option<Daemon> {
+    use std::time::{Duration, Instant};
+    let exec_path = Command::new("git").arg("--exec-path").output().ok()?;
+    let exec_path = PathBuf::from(String::from_utf8(exec_path.stdout).ok()?.trim());
+    let binary = exec_path.join("git-daemon");
+    assert!(
+        binary.exists(),
+        "git daemon is not installed ({}): run scripts/install-prerequisites",
+        binary.display()
+    );
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .ok()?
+        .local_addr()
+        .ok()?
+        .port();
+    // The daemon binary itself, not `git daemon`: killing a `git` wrapper would leave its
+    // git-daemon child running (and holding the test's output pipes).
+    let child = Command::new(binary)
+        .arg("--reuseaddr")
+        .arg("--export-all")
+        .arg("--listen=127.0.0.1")
+        .arg(format!("--port={port}"))
+        .arg(format!("--base-path={}", base.display()))
+        .arg(base)
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .ok()?;
+    let daemon = Daemon { child, port };
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "git daemon did not start");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    Some(daemon)
+}
+
+/// A TCP proxy on 127.0.0.1 to `127.0.0.1:target` that delays every chunk it forwards
+/// (at most `chunk` bytes) by `delay`: a slow network for one test, without touching the
+/// machine's loopback. Runs until the test process ends.
+pub fn slow_proxy(target: u16, delay: std::time::Duration, chunk: usize) -> u16 {
+    use std::io::{Read, Write};
+    use std::net::{Shutdown, TcpListener, TcpStream};
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind the proxy");
+    let port = listener.local_addr().expect("proxy address").port();
+    std::thread::spawn(move || {
+        for client in listener.incoming().flatten() {
+            let Ok(server) = TcpStream::connect(("127.0.0.1", target)) else {
+                continue;
+            };
+            for (mut from, mut to) in [
+                (client.try_clone(), server.try_clone()),
+                (server.try_clone(), client.try_clone()),
+            ]
+            .into_iter()
+            .filter_map(|(a, b)| Some((a.ok()?, b.ok()?)))
+            {
+                std::thread::spawn(move || {
+                    let mut buf = vec![0u8; chunk];
+                    loop {
+                        match from.read(&mut buf) {
+                            Ok(0) | Err(_) => break,
+                            Ok(n) => {
+                                std::thread::sleep(delay);
+                                if to.write_all(&buf[..n]).is_err() {
+                                    break;
+                                }
+                            }
+                        }
+                    }
+                    let _ = to.shutdown(Shutdown::Write);
+                });
+            }
+        }
+    });
+    port
+}
+
+/// Runs `git -C dir args...`, returning stdout; panics with stderr on failure.
+pub fn git(dir: &Path, args: &[&str]) -> String {
+    let out = Command::new("git")
+        .arg("-C")
+        .arg(dir)
+        .args(args)
+        .output()
+        .expect("run git");
+    assert!(
+        out.status.success(),
+        "git {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// `git fsck --full` of a repository: panics unless it exits 0 without an error, a missing
+/// or a broken object (dangling objects of borrowed mirrors are fine).
+pub fn assert_fsck_clean(repo: &Path) {
+    let out = Command::new("git")
+        .arg("-C")
+        .arg(repo)
+        .args(["fsck", "--full", "--no-dangling"])
+        .output()
+        .expect("run git fsck");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let bad = text.lines().any(|l| {
+        let l = l.to_lowercase();
+        (l.contains("error") || l.contains("missing") || l.contains("broken") || l.contains("bad"))
+            && !l.starts_with("notice")
+    });
+    assert!(
+        out.status.success() && !bad,
+        "git fsck of {} is not clean:\n{text}",
+        repo.display()
+    );
+}
