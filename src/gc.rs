@@ -31,7 +31,7 @@ use std::process::{Command, Stdio};
 use std::time::Instant;
 
 use crate::error::Error;
-use crate::exec::docker::Engine;
+use crate::docker::Engine;
 use crate::git::{self, GitCache, GitError};
 use crate::library::Repo;
 use crate::plan::{self, PlanOptions};

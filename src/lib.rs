@@ -9,18 +9,22 @@
 
 pub mod arch;
 pub mod cli;
+pub mod config;
 pub mod context;
+pub mod docker;
 pub mod dockerfile;
 pub mod error;
 pub mod exec;
 pub mod gc;
 pub mod git;
+pub mod interrupt;
 pub mod library;
 pub mod lineage;
 pub mod manifest;
 pub mod oci;
 pub mod order;
 pub mod plan;
+pub mod process;
 pub mod publish;
 pub mod query;
 pub mod registry;
@@ -55,7 +59,7 @@ pub fn main() -> i32 {
 
 /// Runs one command.
 pub fn run(cli: cli::Cli) -> Result<(), Error> {
-    let config = cli::Config::from_args(cli.global)?;
+    let config = cli.global.config()?;
     let mut session = Session::new(config);
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
@@ -145,7 +149,7 @@ pub fn run(cli: cli::Cli) -> Result<(), Error> {
             build,
         } => {
             let repos = load(&session, &repos)?;
-            let engine = exec::docker::Engine::detect();
+            let engine = docker::Engine::detect();
             let options = plan::PlanOptions {
                 arches: session.config.plan_arches(&repos),
                 uniq: false,
@@ -209,7 +213,7 @@ pub fn run(cli: cli::Cli) -> Result<(), Error> {
                     .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())),
                 dry_run,
                 fail_fast,
-                pull,
+                pull: pull.into(),
                 log_dir: log_dir.unwrap_or_else(|| session.config.cache.join("logs")),
             };
             out.flush().map_err(Error::Output)?;
@@ -338,7 +342,7 @@ pub fn run(cli: cli::Cli) -> Result<(), Error> {
 /// The target namespaces; `--namespace` counts only when `namespace_is_target` (push,
 /// put-shared), as in bashbrew (`tag` tags from `--namespace`).
 fn targets(
-    config: &cli::Config,
+    config: &config::Config,
     args: &cli::TargetArgs,
     namespace_is_target: bool,
 ) -> Result<publish::Targets, Error> {
@@ -366,7 +370,7 @@ fn plan_with_images(
 ) -> Result<(plan::Plan, std::collections::HashMap<String, String>), Error> {
     let arches = session.config.plan_arches(repos);
     options.targets.check(&arches, command)?;
-    let engine = exec::docker::Engine::detect();
+    let engine = docker::Engine::detect();
     let images = match &engine {
         Some(engine) => engine.images().map_err(|e| Error::Engine(e.to_string()))?,
         None if options.dry_run => Default::default(),

@@ -21,7 +21,7 @@
 //! - Nothing is checked out and nothing is written to disk but the log: blobs go from the
 //!   object database to the pipe one at a time.
 //! - `docker load` runs in its own process group, waited for and ended on cancellation
-//!   exactly like a build (`exec::worker`'s `wait` and `signal_group`).
+//!   exactly like a build ([`crate::process`]).
 //! - zstd layers and unknown layer media types are refused up front: the engine keg
 //!   targets (Docker 20.10) cannot load zstd.
 
@@ -38,9 +38,9 @@ use sha2::{Digest, Sha256, Sha512};
 use tar::{EntryType, Header};
 
 use crate::arch::Platform;
-use crate::exec::docker::DockerCommand;
-use crate::exec::worker::{signal_group, wait};
+use crate::docker::DockerCommand;
 use crate::git::{GitCache, GitError, hex};
+use crate::process::{self, signal_group};
 
 pub const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
 pub const DOCKER_LIST: &str = "application/vnd.docker.distribution.manifest.list.v2+json";
@@ -452,7 +452,7 @@ pub fn import(
                 scope.spawn(move || pump(stream, log))
             })
             .collect();
-        let status = wait(&mut child, cancel);
+        let status = process::wait(&mut child, cancel, None).map_err(|why| why.to_string());
         let fed = feeder
             .join()
             .unwrap_or_else(|_| Err(Feed::Io(io::Error::other("archive writer panicked"))));
@@ -622,7 +622,7 @@ fn ensure_tags(id: &str, tags: &[String], log: &Path, cancel: &AtomicBool) -> Re
             env: BTreeMap::new(),
             argv: vec!["docker".into(), "tag".into(), id.into(), (*tag).clone()],
         };
-        crate::exec::worker::run_simple(&command, Some(log), cancel)?;
+        process::run(&command, Some(log), cancel, None)?;
     }
     let found = inspect(log)?;
     match tags
@@ -645,38 +645,11 @@ fn capture(
     log: &Path,
     cancel: &AtomicBool,
 ) -> Result<(i32, String), String> {
-    let mut child = command
-        .to_command()
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .process_group(0)
-        .spawn()
-        .map_err(|e| format!("cannot run docker: {e}"))?;
-    let stdout = child.stdout.take();
-    let stderr = child.stderr.take();
-    let (code, out, err) = std::thread::scope(|scope| {
-        let out = scope.spawn(move || read_all(stdout));
-        let err = scope.spawn(move || read_all(stderr));
-        let code = wait(&mut child, cancel);
-        (
-            code,
-            out.join().unwrap_or_default(),
-            err.join().unwrap_or_default(),
-        )
-    });
+    let output = process::output(command, cancel, None)?;
     if let Ok(mut file) = OpenOptions::new().create(true).append(true).open(log) {
-        let _ = write!(file, "$ {}\n{out}{err}", command.display());
+        let _ = write!(file, "$ {}\n{}", command.display(), output.text);
     }
-    Ok((code?, out))
-}
-
-fn read_all(stream: Option<impl Read>) -> String {
-    let mut text = String::new();
-    if let Some(mut s) = stream {
-        let _ = s.read_to_string(&mut text);
-    }
-    text
+    Ok((output.code, output.stdout))
 }
 
 /// Copies a child's output to the log line by line; returns it too.

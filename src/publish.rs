@@ -12,16 +12,17 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::io::Write;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::AtomicBool;
 
 use rayon::prelude::*;
 
-use crate::cli::Config;
+use crate::config::Config;
+use crate::docker::DockerCommand;
 use crate::error::Error;
-use crate::exec::docker::DockerCommand;
-use crate::exec::worker;
+use crate::interrupt;
 use crate::library::Repo;
 use crate::plan::{Node, Plan};
+use crate::process;
 use crate::registry::Registry;
 
 /// Registry queries in flight at once.
@@ -128,17 +129,11 @@ fn docker(args: &[&str]) -> DockerCommand {
 
 /// Ctrl-C and SIGTERM stop the docker children (each in its own process group) and the run.
 fn interruptible() -> &'static AtomicBool {
-    crate::exec::install_signal_handler();
-    &crate::exec::INTERRUPTED
+    interrupt::install()
 }
 
-/// Err(Interrupted) once Ctrl-C or SIGTERM arrived.
 fn check_interrupted() -> Result<(), Error> {
-    if crate::exec::INTERRUPTED.load(Ordering::SeqCst) {
-        Err(Error::Interrupted)
-    } else {
-        Ok(())
-    }
+    interrupt::check()
 }
 
 /// The end of a command: interrupted, every failure at once (exit 1), or Ok.
@@ -212,7 +207,7 @@ pub fn tag(
                 writeln!(out, "  {}", cmd.display()).map_err(Error::Output)?;
             } else if images.get(&target).is_none() || images.get(&target) != images.get(&source) {
                 out.flush().map_err(Error::Output)?;
-                if let Err(reason) = worker::run_simple(&cmd, None, cancel) {
+                if let Err(reason) = process::run(&cmd, None, cancel, None) {
                     failures.push(format!("{target}: {reason}"));
                 }
             }
@@ -339,7 +334,7 @@ pub fn push_all(
             writeln!(out, "Tagging {}", item.target).map_err(Error::Output)?;
             if options.dry_run {
                 writeln!(out, "  {}", cmd.display()).map_err(Error::Output)?;
-            } else if let Err(reason) = worker::run_simple(&cmd, None, cancel) {
+            } else if let Err(reason) = process::run(&cmd, None, cancel, None) {
                 failures.push(PushFailure { item: i, reason });
                 continue;
             }
@@ -354,7 +349,7 @@ pub fn push_all(
     }
     out.flush().map_err(Error::Output)?;
     let results = concurrently(&to_push, PUSH_THREADS, |&i| {
-        worker::run_simple(&docker(&["push", &items[i].target]), None, cancel)
+        process::run(&docker(&["push", &items[i].target]), None, cancel, None)
             .map_err(|reason| PushFailure { item: i, reason })
     });
     failures.extend(results.into_iter().filter_map(Result::err));
@@ -540,7 +535,7 @@ pub fn put_shared(
             continue;
         }
         out.flush().map_err(Error::Output)?;
-        if let Err(reason) = worker::run_simple(&cmd, None, cancel) {
+        if let Err(reason) = process::run(&cmd, None, cancel, None) {
             writeln!(
                 err,
                 "warning: failed putting {id}, skipping (collecting errors)"

@@ -8,26 +8,27 @@
 //! node skips exactly its descendants; Ctrl-C or SIGTERM stops handing out work, terminates
 //! the running docker children, waits for them, prints the summary and exits 130.
 
-pub mod docker;
 pub mod queue;
 pub mod worker;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
+use crate::docker::{self, DockerCommand, Engine};
 use crate::error::Error;
+use crate::interrupt::{self, INTERRUPTED};
 use crate::library::Repo;
 use crate::plan::{self, Plan, PlanOptions};
+use crate::process;
 use crate::report::{Event, Outcome, Reporter};
 use crate::session::Session;
-use docker::{DockerCommand, Engine};
 use queue::DependencyQueue;
 
 /// When external parents are pulled.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Pull {
     Always,
     Missing,
@@ -45,9 +46,6 @@ pub struct BuildOptions {
     /// `--push`: where and how each node's tags are pushed once it is built or cached.
     pub publish: Option<crate::publish::PublishOptions>,
 }
-
-/// Set by the Ctrl-C / SIGTERM handler.
-pub(crate) static INTERRUPTED: AtomicBool = AtomicBool::new(false);
 
 /// Builds `repos` for every architecture of the options; Ok only when every node is built
 /// or cached.
@@ -148,7 +146,7 @@ fn build_arch(
                 reporter.line(&format!("pull    {reference} ({platform})"));
             }
             changed = true;
-            if let Err(reason) = worker::run_simple(&cmd, None, &INTERRUPTED) {
+            if let Err(reason) = process::run(&cmd, None, &INTERRUPTED, None) {
                 pull_failures.insert(reference.clone(), reason);
                 break;
             }
@@ -245,7 +243,7 @@ fn build_arch(
         return Ok(());
     }
     for cmd in &retags {
-        if let Err(reason) = worker::run_simple(cmd, None, &INTERRUPTED) {
+        if let Err(reason) = process::run(cmd, None, &INTERRUPTED, None) {
             return Err(Error::Engine(reason));
         }
     }
@@ -300,7 +298,7 @@ fn build_arch(
         path: run_dir.clone(),
         source,
     })?;
-    install_signal_handler();
+    interrupt::install();
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(options.jobs.max(1))
         .thread_name(|i| format!("keg-build-{i}"))
@@ -337,10 +335,10 @@ fn build_arch(
                     let mut result = if node.builder == crate::manifest::Builder::OciImport {
                         import_layout(cache, node, &log)
                     } else {
-                        worker::run_build(i, &node.command, context, &log, &tx, &INTERRUPTED)
+                        worker::run_build(i, &node.command, context, &log, &tx, &INTERRUPTED, None)
                     };
                     if let (Ok(()), Some(push)) = (&result, registry_push) {
-                        result = worker::run_simple(&push, Some(&log), &INTERRUPTED)
+                        result = process::run(&push, Some(&log), &INTERRUPTED, None)
                             .map_err(|e| format!("pushing the registry cache failed: {e}"));
                     }
                     if let (Ok(()), Some((publish, registry))) = (&result, publish) {
@@ -605,7 +603,7 @@ fn import_layout(
 
 /// `--push` in a worker, right after the node is built; output goes to the node's log.
 fn push_built(
-    config: &crate::cli::Config,
+    config: &crate::config::Config,
     node: &plan::Node,
     publish: &crate::publish::PublishOptions,
     registry: &crate::registry::Registry,
@@ -679,11 +677,6 @@ fn dry_run(
         }
     }
     Ok(())
-}
-
-pub(crate) fn install_signal_handler() {
-    // A second install (e.g. in tests running builds in one process) keeps the first.
-    let _ = ctrlc::set_handler(|| INTERRUPTED.store(true, Ordering::SeqCst));
 }
 
 fn now() -> i64 {

@@ -15,9 +15,9 @@ use std::collections::{HashMap, HashSet};
 use serde::Serialize;
 
 use crate::arch;
+use crate::docker::{BuildSettings, BuildSpec, DockerCommand, build_command};
 use crate::dockerfile::normalize_ref;
 use crate::error::Error;
-use crate::exec::docker::{BuildSettings, BuildSpec, DockerCommand, build_command};
 use crate::library::Repo;
 use crate::manifest::Builder;
 use crate::query::SkipNotes;
@@ -116,7 +116,7 @@ pub fn make(
     let mut slots: Vec<Slot<'_>> = Vec::new();
     let mut seen_entries = HashSet::new();
     for arch in &options.arches {
-        let arch_config = crate::cli::Config {
+        let arch_config = crate::config::Config {
             arch: arch.clone(),
             ..config.clone()
         };
@@ -245,7 +245,7 @@ pub fn make(
 }
 
 /// `[ns/]repo:tag` for every tag and shared tag, normalized.
-fn node_images(config: &crate::cli::Config, slot: &Slot<'_>) -> Vec<String> {
+fn node_images(config: &crate::config::Config, slot: &Slot<'_>) -> Vec<String> {
     let image = config.image_repo(&slot.repo.name);
     slot.entry
         .tags
@@ -293,7 +293,7 @@ fn node(
     inputs: KeyInputs,
     platform: String,
     options: &PlanOptions,
-    config: &crate::cli::Config,
+    config: &crate::config::Config,
     images: Option<&HashMap<String, String>>,
     id: String,
 ) -> Node {
