@@ -16,10 +16,11 @@
 //! In the engine it removes `<cache-repo>:<key>` tags whose key is in no current plan,
 //! except the `--keep N` most recent other builds of each node (a node being its repository,
 //! Directory, File and architecture: the slot of its cache ref). keg appends one line per
-//! build to `<cache>/built-keys.log` ([`record_built`]); a cache image with no record there
-//! (built with another `--cache`) belongs to no node and is removed. Only tags are removed
-//! (`docker image rm` without `--force`): an image that still has other tags, or a container,
-//! stays.
+//! build to `<cache>/built-keys.log` ([`record_built`]). A cache image with no record there
+//! was not built with this cache (another library, another machine's keg sharing the
+//! engine, or a record deleted): it is left alone, since keg cannot tell whose it is. Only
+//! tags are removed (`docker image rm` without `--force`): an image that still has other
+//! tags, or a container, stays.
 //!
 //! Invariants: `--dry-run` changes nothing and prints what would change; every git change
 //! happens under the cache lock; a key of the current plan is never removed.
@@ -30,8 +31,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Instant;
 
-use crate::error::Error;
 use crate::docker::Engine;
+use crate::error::Error;
 use crate::git::{self, GitCache, GitError};
 use crate::library::Repo;
 use crate::plan::{self, PlanOptions};
@@ -432,6 +433,7 @@ fn engine_gc(
     let mut by_slot: HashMap<&str, Vec<(i64, &str)>> = HashMap::new();
     let mut remove: Vec<String> = Vec::new();
     let mut kept_current = 0;
+    let mut foreign = 0;
     for key in &cached {
         if current.contains(key) {
             kept_current += 1;
@@ -439,7 +441,7 @@ fn engine_gc(
         }
         match records.get(*key) {
             Some((time, slot)) => by_slot.entry(slot).or_default().push((*time, key)),
-            None => remove.push(format!("{prefix}{key}")),
+            None => foreign += 1,
         }
     }
     let mut kept_recent = 0;
@@ -482,7 +484,7 @@ fn engine_gc(
     }
     writeln!(
         out,
-        "engine: {} {} of {} cache images; kept {kept_current} of the current plan and {kept_recent} recent (--keep {})",
+        "engine: {} {} of {} cache images; kept {kept_current} of the current plan, {kept_recent} recent (--keep {}) and {foreign} not built with this cache",
         if options.dry_run { "would remove" } else { "removed" },
         remove.len() - failed.len().min(remove.len()),
         cached.len(),

@@ -39,6 +39,28 @@ fn io_error(e: io::Error) -> Error {
     Error::Output(e)
 }
 
+/// Fetches every commit the entries `filter` keeps need, many repositories at a time
+/// (`Sources::prefetch`), before a walk reads them one by one. Prints nothing: skip
+/// messages are the walk's.
+fn prefetch(session: &Session, repos: &[Repo], filter: Filter) -> Result<(), Error> {
+    let config = &session.config;
+    let mut items = Vec::new();
+    for repo in repos {
+        for entry in repo.entries() {
+            if (filter.apply_constraints && crate::query::skip_reason(config, entry).is_some())
+                || (filter.arch_filter && !entry.has_architecture(&config.arch))
+            {
+                continue;
+            }
+            for arch in session.entry_arches(entry, filter.filtered()) {
+                items.push((repo.entry_id(entry), entry, arch));
+            }
+        }
+    }
+    session.sources()?.prefetch(&items);
+    Ok(())
+}
+
 /// `keg from`: `repo:tag: parent parent` for every tag of every selected entry.
 pub fn from(
     session: &Session,
@@ -47,6 +69,7 @@ pub fn from(
     filter: Filter,
     out: &mut impl Write,
 ) -> Result<(), Error> {
+    prefetch(session, repos, filter)?;
     let mut notes = SkipNotes::default();
     for repo in repos {
         for entry in repo.entries() {
@@ -146,6 +169,7 @@ pub fn children(
     if args.is_empty() {
         return Err(Error::NoRepos);
     }
+    prefetch(session, all, filter)?;
     let config = &session.config;
     let mut notes = SkipNotes::default();
     // Canonical tags (every tag -> the entry's first tag) and each tag's architectures.
@@ -304,6 +328,12 @@ fn sort_items<'a>(
             }
         }
     }
+    let repos: Vec<Repo> = items.iter().map(|item| item.repo.clone()).collect();
+    let filter = Filter {
+        apply_constraints,
+        arch_filter: false,
+    };
+    prefetch(session, &repos, filter)?;
     let mut notes = SkipNotes::default();
     for item in &items {
         for entry in &item.entries {

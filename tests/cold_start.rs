@@ -538,3 +538,205 @@ fn gc_keeps_everything_the_current_plan_needs() {
         .unwrap();
     assert!(!gone.success(), "the other repository's commit was pruned");
 }
+
+// ---------------------------------------------------------------------------------------
+// On the Docker rig
+
+fn require_engine() {
+    let ok = Command::new("docker")
+        .args(["version", "--format", "{{.Server.Version}}"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    assert!(ok, "no Docker engine: run scripts/setup-docker first");
+}
+
+/// Every image whose reference contains the prefix is removed on drop.
+struct Images(String);
+
+impl Drop for Images {
+    fn drop(&mut self) {
+        let out = Command::new("docker")
+            .args(["image", "ls", "--format", "{{.Repository}}:{{.Tag}}"])
+            .output()
+            .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+            .unwrap_or_default();
+        let mine: Vec<&str> = out.lines().filter(|l| l.contains(&self.0)).collect();
+        if !mine.is_empty() {
+            let _ = Command::new("docker")
+                .args(["rmi", "-f"])
+                .args(mine)
+                .output();
+        }
+    }
+}
+
+fn cache_tags(repository: &str) -> Vec<String> {
+    let out = Command::new("docker")
+        .args(["image", "ls", repository, "--format", "{{.Tag}}"])
+        .output()
+        .expect("docker image ls");
+    let mut tags: Vec<String> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|t| t.len() == 64)
+        .map(str::to_owned)
+        .collect();
+    tags.sort();
+    tags
+}
+
+/// The `"key"` of every node in `plan --json`, by node id.
+fn keys(plan_json: &str) -> Vec<(String, String, Option<bool>)> {
+    let plan: serde_json::Value = serde_json::from_str(plan_json).expect("plan JSON");
+    plan["nodes"]
+        .as_array()
+        .expect("nodes")
+        .iter()
+        .map(|n| {
+            (
+                n["id"].as_str().unwrap().to_owned(),
+                n["key"].as_str().unwrap().to_owned(),
+                n["built"].as_bool(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+#[ignore = "needs the Docker rig (scripts/setup-docker)"]
+fn a_build_from_a_shallow_cache_is_found_built_from_a_full_one() {
+    require_engine();
+    let prefix = common::unique("kc", "shallow");
+    let _images = Images(prefix.clone());
+    let t = Test::new();
+    let src = t.git_repo("src");
+    src.file(
+        "base/Dockerfile",
+        &format!("FROM keg-test/busybox:latest\nRUN echo {prefix} > /base\n"),
+    );
+    src.file(
+        "app/Dockerfile",
+        &format!("FROM {prefix}-base:1\nCOPY . /app\n"),
+    );
+    src.file("app/data.txt", "one\n");
+    let c1 = src.commit("c1");
+    src.file("app/data.txt", "two\n");
+    let c2 = src.commit("c2");
+    git(
+        &src.path,
+        &["config", "uploadpack.allowAnySHA1InWant", "true"],
+    );
+    let daemon = git_daemon(t.path()).expect("git daemon starts on 127.0.0.1");
+    let url = daemon.url("src");
+    t.manifest(
+        &format!("{prefix}-base"),
+        &format!(
+            "Maintainers: T (@t)\nGitRepo: {url}\nGitCommit: {c1}\n\nTags: 1\nDirectory: base\n"
+        ),
+    );
+    t.manifest(
+        &format!("{prefix}-app"),
+        &format!("Maintainers: T (@t)\nGitRepo: {url}\n\nTags: 1\nGitCommit: {c2}\nDirectory: app\n\nTags: old\nGitCommit: {c1}\nDirectory: app\n"),
+    );
+    let cache_repo = format!("{prefix}/cache");
+    let keg = |cache: &str, args: &[&str]| {
+        let mut cmd = t.command(&["--cache", &t.path().join(cache).display().to_string()]);
+        cmd.args(args).args(["--cache-repo", &cache_repo]);
+        Run::from(cmd.output().expect("run keg"))
+    };
+    let build = keg("shallow", &["build", "--all"]);
+    build.success();
+    assert!(shallow_list(&t.path().join("shallow/git")).contains(&c2));
+    let shallow_plan = keys(&keg("shallow", &["plan", "--all", "--json"]).stdout);
+    let mut full = t.command(&[
+        "--cache",
+        &t.path().join("full").display().to_string(),
+        "--unshallow",
+        "plan",
+        "--all",
+        "--json",
+        "--cache-repo",
+        &cache_repo,
+    ]);
+    let full_plan = Run::from(full.output().unwrap());
+    full_plan.success();
+    assert!(shallow_list(&t.path().join("full/git")).is_empty());
+    let full_plan = keys(&full_plan.stdout);
+    assert_eq!(full_plan.len(), 3);
+    assert_eq!(shallow_plan, full_plan, "same keys, all built");
+    assert!(full_plan.iter().all(|(_, _, built)| *built == Some(true)));
+}
+
+#[test]
+#[ignore = "needs the Docker rig (scripts/setup-docker)"]
+fn gc_removes_cache_images_of_old_keys_but_never_the_plans() {
+    require_engine();
+    let prefix = common::unique("kc", "gc");
+    let _images = Images(prefix.clone());
+    let t = Test::new();
+    let src = t.git_repo("src");
+    let cache_repo = format!("{prefix}/cache");
+    let mut built: Vec<String> = Vec::new();
+    let keg = |args: &[&str]| {
+        let mut cmd = t.command(args);
+        cmd.args(["--cache-repo", &cache_repo]);
+        Run::from(cmd.output().expect("run keg"))
+    };
+    for version in 1..=3 {
+        src.file(
+            "Dockerfile",
+            &format!("FROM keg-test/busybox:latest\nRUN echo {prefix}-{version} > /v\n"),
+        );
+        let commit = src.commit(&format!("v{version}"));
+        t.manifest(
+            &format!("{prefix}-app"),
+            &format!("Maintainers: T (@t)\nGitRepo: ../src\nGitCommit: {commit}\n\nTags: 1\n"),
+        );
+        keg(&["build", "--all"]).success();
+        let new: Vec<String> = cache_tags(&cache_repo)
+            .into_iter()
+            .filter(|k| !built.contains(k))
+            .collect();
+        assert_eq!(new.len(), 1, "one new cache image per version");
+        built.extend(new);
+    }
+    // An image under the cache repository that this cache did not build: left alone.
+    let foreign = "f".repeat(64);
+    let tag = Command::new("docker")
+        .args([
+            "tag",
+            "keg-test/busybox:latest",
+            &format!("{cache_repo}:{foreign}"),
+        ])
+        .status()
+        .unwrap();
+    assert!(tag.success());
+    let current = keys(&keg(&["plan", "--all", "--json"]).stdout)[0].1.clone();
+    assert_eq!(current, built[2]);
+
+    let dry = keg(&["gc", "--dry-run", "--keep", "0"]);
+    dry.success();
+    assert!(
+        dry.stdout
+            .contains(&format!("would remove {cache_repo}:{}", built[0]))
+    );
+    assert_eq!(
+        cache_tags(&cache_repo).len(),
+        4,
+        "--dry-run removes nothing"
+    );
+
+    let keep1 = keg(&["gc", "--keep", "1"]);
+    keep1.success();
+    let mut want = vec![built[1].clone(), built[2].clone(), foreign.clone()];
+    want.sort();
+    assert_eq!(cache_tags(&cache_repo), want, "{}", keep1.stdout);
+
+    let keep0 = keg(&["gc", "--keep", "0"]);
+    keep0.success();
+    let mut want = vec![built[2].clone(), foreign.clone()];
+    want.sort();
+    assert_eq!(cache_tags(&cache_repo), want, "{}", keep0.stdout);
+    // What the plan needs is still built.
+    let plan = keys(&keg(&["plan", "--all", "--json"]).stdout);
+    assert_eq!(plan[0].2, Some(true));
+}
