@@ -126,6 +126,10 @@ pub struct BuildArgs {
     /// A buildx builder to build on (e.g. remote BuildKit nodes); results are --load'ed
     #[arg(long, env = "BUILDX_BUILDER")]
     pub builder: Option<String>,
+    /// Put the OCI labels on `Builder: classic` images too (the classic builder makes one
+    /// extra step per label; BuildKit images always get them)
+    #[arg(long)]
+    pub classic_labels: bool,
 }
 
 impl BuildArgs {
@@ -160,6 +164,7 @@ impl BuildArgs {
             build_opts: self.build_opts.clone(),
             builder: self.builder.clone().filter(|b| !b.is_empty()),
             registry_cache: crate::docker::in_registry(cache_repo),
+            classic_labels: self.classic_labels,
         })
     }
 }
@@ -325,7 +330,7 @@ pub enum Command {
     Build {
         #[command(flatten)]
         repos: RepoArgs,
-        /// Builds at a time [default: the number of CPUs]
+        /// Builds at a time [default: twice the number of CPUs, at least 4]
         #[arg(long, short = 'j')]
         jobs: Option<usize>,
         /// Print what would happen and the exact commands; change nothing
@@ -416,8 +421,8 @@ pub enum Command {
         /// Keep this many of the most recent other builds of each node
         #[arg(long, default_value_t = 1, value_name = "N")]
         keep: usize,
-        /// Copy the objects borrowed from local mirrors into the cache and forget the
-        /// mirrors (the cache then no longer needs them)
+        /// Copy the objects borrowed from local mirrors through alternates (mirrors that
+        /// could not be hard-linked) into the cache and forget those mirrors
         #[arg(long)]
         dissociate: bool,
         #[command(flatten)]

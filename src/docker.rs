@@ -28,6 +28,12 @@ pub struct BuildSettings {
     /// Whether the cache repository is in a registry: then every BuildKit build imports
     /// and exports the node's registry cache at its cache ref.
     pub registry_cache: bool,
+    /// `--classic-labels`: the OCI labels on classic builds too. The classic builder adds
+    /// one LABEL step (a container commit) per `--label`: on Docker 26 with the containerd
+    /// image store, three labels made a trivial build 2x slower (docs/performance.md), so
+    /// classic builds get none by default, as with bashbrew. BuildKit writes labels into the
+    /// image config at no cost: BuildKit builds always get them.
+    pub classic_labels: bool,
 }
 
 /// What one node's build needs to know to produce its argv.
@@ -110,8 +116,10 @@ pub fn build_command(spec: &BuildSpec<'_>, settings: &BuildSettings) -> DockerCo
     if let Some(epoch) = spec.source_date_epoch {
         argv.extend(["--build-arg".into(), format!("SOURCE_DATE_EPOCH={epoch}")]);
     }
-    for (k, v) in &spec.labels {
-        argv.extend(["--label".into(), format!("{k}={v}")]);
+    if buildkit || settings.classic_labels {
+        for (k, v) in &spec.labels {
+            argv.extend(["--label".into(), format!("{k}={v}")]);
+        }
     }
     if buildkit {
         if settings.registry_cache {
@@ -310,7 +318,19 @@ mod tests {
         let cmd = build_command(&spec(Builder::Classic), &settings);
         assert_eq!(
             cmd.display(),
-            "DOCKER_BUILDKIT=0 DOCKER_DEFAULT_PLATFORM=linux/arm64/v8 docker build --rm --force-rm -f Dockerfile -t keg/cache:abc -t hello:1 --build-arg SOURCE_DATE_EPOCH=1700000000 --label org.opencontainers.image.revision=c0ffee --cache-from hello:1 --network=host -"
+            "DOCKER_BUILDKIT=0 DOCKER_DEFAULT_PLATFORM=linux/arm64/v8 docker build --rm --force-rm -f Dockerfile -t keg/cache:abc -t hello:1 --build-arg SOURCE_DATE_EPOCH=1700000000 --cache-from hello:1 --network=host -"
+        );
+        // Labels on classic builds only when asked for: each is a step of its own.
+        let labelled = BuildSettings {
+            classic_labels: true,
+            ..settings
+        };
+        let argv = build_command(&spec(Builder::Classic), &labelled)
+            .argv
+            .join(" ");
+        assert!(
+            argv.contains("--build-arg SOURCE_DATE_EPOCH=1700000000 --label org.opencontainers.image.revision=c0ffee --cache-from"),
+            "{argv}"
         );
     }
 

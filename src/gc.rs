@@ -9,9 +9,11 @@
 //!   no manifest uses, leftovers of killed processes (staging repositories, scratch refs,
 //!   half-moved packs) and alternates whose directory is gone;
 //! - then, with the `git` CLI, packs the refs and repacks everything still reachable into one
-//!   pack (`git repack -a -d`, local objects only: a borrowed mirror's objects stay in the
-//!   mirror, unless `--dissociate` copies them in and forgets the mirrors) and prunes the
-//!   rest.
+//!   pack (`git repack -a -d`) and prunes the rest. Packs hard-linked from a local mirror
+//!   stay as they are (a `.keep`) while the mirror still has them, since sharing costs no
+//!   space; once the mirror dropped them, what the pins need from them is repacked. Objects
+//!   borrowed through alternates stay in the mirror (`-l`), unless `--dissociate` copies
+//!   them in and forgets the mirrors.
 //!
 //! In the engine it removes `<cache-repo>:<key>` tags whose key is in no current plan,
 //! except the `--keep N` most recent other builds of each node (a node being its repository,
@@ -191,6 +193,7 @@ fn git_gc(
     let started = Instant::now();
     let path = cache.repo_path().to_owned();
     let _lock = cache.lock()?;
+    cache.finish_interrupted_link();
     let before = footprint(&path);
     let repo = git2::Repository::open_bare(&path).map_err(cache.err())?;
 
@@ -274,7 +277,21 @@ fn git_gc(
         git::write_alternates(&path, &kept_alternates).map_err(io(&path, "writing alternates"))?;
     }
     for pack in &orphans {
-        let _ = std::fs::remove_file(pack);
+        for ext in ["pack", "keep", "rev"] {
+            let _ = std::fs::remove_file(pack.with_extension(ext));
+        }
+    }
+    // Packs hard-linked from a local repository stay out of the repack (their `.keep`)
+    // while the repository still has them: sharing them costs no space. Once it dropped
+    // them (repacked, removed), the cache's link is the only copy: the repack takes what
+    // the pins need from them and drops the rest.
+    let mut released = 0;
+    for keep in linked_packs(&path) {
+        use std::os::unix::fs::MetadataExt;
+        let shared = std::fs::metadata(keep.with_extension("pack")).is_ok_and(|m| m.nlink() > 1);
+        if !shared && std::fs::remove_file(&keep).is_ok() {
+            released += 1;
+        }
     }
     git::sweep_staging(&path);
     // Shallow entries whose history is here after all (or whose commit is gone) are stale;
@@ -307,7 +324,7 @@ fn git_gc(
     let _ = w(
         out,
         format!(
-            "git: kept {} of {pins} pins; {} packs ({}) and {} loose refs -> {} packs ({}) and {} loose refs in {:.2} s{}",
+            "git: kept {} of {pins} pins; {} packs ({}) and {} loose refs -> {} packs ({}) and {} loose refs in {:.2} s; {} packs still shared with local repositories, {released} no longer{}",
             pins - dropped_pins,
             before.packs,
             mib(before.pack_bytes),
@@ -316,6 +333,7 @@ fn git_gc(
             mib(after.pack_bytes),
             after.loose_refs,
             started.elapsed().as_secs_f64(),
+            linked_packs(&path).len(),
             if options.dissociate {
                 "; alternates copied in and dropped"
             } else {
@@ -346,6 +364,21 @@ fn remove_lock_files(dir: &Path) {
             let _ = std::fs::remove_file(&path);
         }
     }
+}
+
+/// The `.keep` files keg wrote for packs hard-linked from local repositories.
+fn linked_packs(path: &Path) -> Vec<PathBuf> {
+    let Ok(entries) = std::fs::read_dir(path.join("objects/pack")) else {
+        return Vec::new();
+    };
+    entries
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| {
+            p.extension().is_some_and(|e| e == "keep")
+                && std::fs::read_to_string(p).is_ok_and(|t| t.starts_with(git::KEEP_PREFIX))
+        })
+        .collect()
 }
 
 /// Packs without their `.idx`: a merge killed between the two renames.

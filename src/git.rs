@@ -8,10 +8,12 @@
 //!
 //! How a missing commit gets in:
 //! - **Local repositories** (a path or `file://` URL naming a repository on this machine: a
-//!   `--git-mirror` to a path, a relative GitRepo) are not fetched from. Their object
-//!   directory is added to the cache's `objects/info/alternates`, so the cache reads their
-//!   objects in place: nothing is copied or re-packed ([`Fetched::Borrowed`]). The cache then
-//!   depends on the mirror (see docs/cache-keys.md, "Local mirrors").
+//!   `--git-mirror` to a path, a relative GitRepo) are not fetched from: their pack files
+//!   and loose objects are hard-linked into the cache ([`Fetched::Local`]). Nothing is
+//!   copied or re-packed, and the cache does not depend on the repository afterwards. When
+//!   links are impossible (another filesystem, another user's files, a repository that
+//!   borrows objects itself), its object directory is added to the cache's
+//!   `objects/info/alternates` instead, and the cache depends on it (docs/cache-keys.md).
 //! - **Network transports** fetch exactly the commit, at depth [`FetchSettings::depth`]
 //!   (1 by default: the commit and its tree, no history; 0 = full history), into a private
 //!   *staging* repository under `<cache>/git/keg-staging/` whose alternates point at the
@@ -73,6 +75,8 @@ const TMP_REF: &str = "refs/keg/tmp/fetch";
 const HAVE_REF: &str = "refs/keg/have";
 /// Lock file guarding writes, inside the bare repository.
 const LOCK_FILE: &str = "keg.lock";
+/// Present while a local repository's objects are being hard-linked in (names it).
+const LINKING_MARKER: &str = "keg-linking";
 /// Staging repositories, inside the bare repository.
 pub(crate) const STAGING_DIR: &str = "keg-staging";
 /// libgit2's `GIT_FETCH_DEPTH_UNSHALLOW`: fetch the history behind shallow commits.
@@ -202,9 +206,10 @@ pub enum Fetched {
     ById,
     /// The server refused the commit id; fetched via the GitFetch ref.
     ViaRef,
-    /// Found in a local repository, now an alternate object store of the cache: nothing
-    /// was copied.
-    Borrowed,
+    /// Found in a repository on this machine: its pack files and loose objects were
+    /// hard-linked into the cache (nothing copied or re-packed), or, when links are
+    /// impossible, its object directory became an alternate of the cache.
+    Local,
 }
 /// A URL rewrite for offline CI: URLs starting with `prefix` have it replaced by
 /// `replacement` (a URL or a local path).
@@ -427,6 +432,7 @@ impl GitCache {
             }
             if repo.find_commit(oid).is_ok() && !self.wants_history(oid)? {
                 let _lock = self.lock()?;
+                self.finish_interrupted_link();
                 self.pin(&repo, oid)?;
                 self.bump();
                 return Ok(Fetched::AlreadyPresent);
@@ -438,7 +444,7 @@ impl GitCache {
             Ok::<_, GitError>(repo.find_reference(&format!("{PIN_PREFIX}{oid}")).is_ok())
         })?;
         let result = match local_repository(url) {
-            Some(mirror) => self.borrow(url, &mirror, fetch_ref, oid),
+            Some(mirror) => self.take_local(url, &mirror, fetch_ref, oid),
             None => {
                 self.warn_if_unauthenticated(url);
                 self.fetch_staged(url, fetch_ref, oid)
@@ -473,9 +479,10 @@ impl GitCache {
             .contains(&oid))
     }
 
-    /// Borrows `oid` from the local repository `mirror` (its git directory): adds its
-    /// object directory to the cache's alternates, then pins the commit.
-    fn borrow(
+    /// Takes `oid` from the local repository `mirror`: hard-links its pack files and loose
+    /// objects into the cache (or, when that is impossible, adds its object directory to
+    /// the cache's alternates), then pins the commit.
+    fn take_local(
         &self,
         url: &str,
         mirror: &Repository,
@@ -485,14 +492,28 @@ impl GitCache {
         let objects = mirror.commondir().join("objects");
         let objects = objects.canonicalize().unwrap_or(objects);
         let _lock = self.lock()?;
-        if add_alternate(&self.path, &objects)
-            .map_err(|source| self.io_err("writing", "objects/info/alternates", source))?
+        self.finish_interrupted_link();
+        // A shallow mirror's boundary is the cache's too: written before its objects.
+        let mut shallow =
+            read_shallow(&self.path).map_err(|s| self.io_err("reading", "shallow", s))?;
+        let mirror_shallow = read_shallow(mirror.commondir()).unwrap_or_default();
+        if !mirror_shallow.is_subset(&shallow) {
+            shallow.extend(mirror_shallow);
+            write_shallow(&self.path, &shallow)
+                .map_err(|s| self.io_err("writing", "shallow", s))?;
+        }
+        let linked = self
+            .link_mirror(&objects)
+            .map_err(|s| self.io_err("linking objects from", &objects.to_string_lossy(), s))?;
+        if !linked
+            && add_alternate(&self.path, &objects)
+                .map_err(|s| self.io_err("writing", "objects/info/alternates", s))?
         {
             self.bump();
         }
         let repo = self.fresh()?;
         if repo.find_commit(oid).is_err() {
-            let by_id = format!("the local repository {} does not have it", url);
+            let by_id = format!("the local repository {url} does not have it");
             return Err(if mirror.find_reference(fetch_ref).is_ok() {
                 GitError::CommitNotOnRef {
                     url: url.to_owned(),
@@ -509,21 +530,38 @@ impl GitCache {
                 }
             });
         }
-        // A shallow mirror's boundary is the cache's too; and a commit that was shallow in
-        // the cache has its history now, if the mirror has it.
-        let mut shallow =
-            read_shallow(&self.path).map_err(|s| self.io_err("reading", "shallow", s))?;
-        let before = shallow.clone();
-        shallow.extend(read_shallow(mirror.commondir()).unwrap_or_default());
+        // A commit that was shallow in the cache has its history now, if the mirror has it.
         if shallow.contains(&oid) && parents_present(&repo, oid) {
             shallow.remove(&oid);
-        }
-        if shallow != before {
             write_shallow(&self.path, &shallow)
                 .map_err(|s| self.io_err("writing", "shallow", s))?;
         }
         self.pin(&repo, oid)?;
-        Ok(Fetched::Borrowed)
+        Ok(Fetched::Local)
+    }
+
+    /// Hard-links a local repository's objects into the cache (see [`link_objects`]), with
+    /// a marker file while it runs: a process killed in the middle leaves objects whose
+    /// closure may be incomplete, so the next writer finishes the job first
+    /// ([`GitCache::finish_interrupted_link`]). Whether linking was possible.
+    fn link_mirror(&self, objects: &Path) -> std::io::Result<bool> {
+        let marker = self.path.join(LINKING_MARKER);
+        fs::write(&marker, objects.to_string_lossy().as_bytes())?;
+        let linked = link_objects(objects, &self.path.join("objects"))?;
+        fs::remove_file(&marker)?;
+        Ok(linked)
+    }
+
+    /// Under the lock: finishes a hard-linking that a killed process left half done.
+    pub(crate) fn finish_interrupted_link(&self) {
+        let marker = self.path.join(LINKING_MARKER);
+        if let Ok(objects) = fs::read_to_string(&marker) {
+            let objects = PathBuf::from(objects.trim());
+            if objects.is_dir() {
+                let _ = link_objects(&objects, &self.path.join("objects"));
+            }
+            let _ = fs::remove_file(&marker);
+        }
     }
 
     /// Fetches `oid` over the network into a staging repository, then merges it.
@@ -684,6 +722,7 @@ impl GitCache {
     ) -> Result<(), GitError> {
         let staged = stage.shallow().map_err(self.staging_err())?;
         let _lock = self.lock()?;
+        self.finish_interrupted_link();
         let repo = self.fresh()?;
         let odb = repo.odb().map_err(self.err())?;
         let shallow_err = |s| self.io_err("writing", "shallow", s);
@@ -1151,6 +1190,88 @@ pub(crate) fn write_alternates(git_dir: &Path, dirs: &[String]) -> std::io::Resu
     let text: String = dirs.iter().map(|d| format!("{d}\n")).collect();
     replace_file(&path, text.as_bytes())
 }
+
+/// Hard-links every object of the object directory `from` that `to` lacks: each complete
+/// pack (`.pack`, then a `.keep` naming it keg's, then `.idx`, which makes it visible) and
+/// each loose object. Files are immutable in git, so a link shares them at no cost, and
+/// survives the source repository being repacked, pruned or removed. `Ok(false)` when
+/// links cannot be made (another filesystem, a file of another user) or `from` borrows
+/// objects itself (it has alternates): the caller falls back to alternates.
+fn link_objects(from: &Path, to: &Path) -> std::io::Result<bool> {
+    use std::io::ErrorKind;
+    if from.join("info/alternates").exists() {
+        return Ok(false);
+    }
+    // Ok(true): linked or already there; Ok(false): links impossible.
+    let link = |source: &Path, target: &Path| -> std::io::Result<bool> {
+        match fs::hard_link(source, target) {
+            Ok(()) => Ok(true),
+            Err(e) if e.kind() == ErrorKind::AlreadyExists => Ok(true),
+            // The source repository is repacking: what is gone is in a new pack.
+            Err(e) if e.kind() == ErrorKind::NotFound => Ok(true),
+            Err(e)
+                if e.kind() == ErrorKind::CrossesDevices
+                    || e.kind() == ErrorKind::PermissionDenied
+                    || e.raw_os_error() == Some(libc::EPERM) =>
+            {
+                Ok(false)
+            }
+            Err(e) => Err(e),
+        }
+    };
+    let (from_packs, to_packs) = (from.join("pack"), to.join("pack"));
+    if let Ok(entries) = fs::read_dir(&from_packs) {
+        for entry in entries.flatten() {
+            let name = entry.file_name();
+            let Some(stem) = name.to_str().and_then(|n| n.strip_suffix(".idx")) else {
+                continue;
+            };
+            if to_packs.join(format!("{stem}.idx")).exists() {
+                continue;
+            }
+            if !link(
+                &from_packs.join(format!("{stem}.pack")),
+                &to_packs.join(format!("{stem}.pack")),
+            )? {
+                return Ok(false);
+            }
+            fs::write(
+                to_packs.join(format!("{stem}.keep")),
+                format!("{KEEP_PREFIX}{}\n", from.display()),
+            )?;
+            for ext in ["rev", "idx"] {
+                let source = from_packs.join(format!("{stem}.{ext}"));
+                if source.exists() && !link(&source, &to_packs.join(format!("{stem}.{ext}")))? {
+                    return Ok(false);
+                }
+            }
+        }
+    }
+    for entry in fs::read_dir(from)?.flatten() {
+        let name = entry.file_name();
+        let Some(dir) = name.to_str() else { continue };
+        if dir.len() != 2 || !dir.bytes().all(|b| b.is_ascii_hexdigit()) {
+            continue;
+        }
+        let Ok(objects) = fs::read_dir(entry.path()) else {
+            continue;
+        };
+        for object in objects.flatten() {
+            let target = to.join(dir).join(object.file_name());
+            if target.exists() {
+                continue;
+            }
+            fs::create_dir_all(to.join(dir))?;
+            if !link(&object.path(), &target)? {
+                return Ok(false);
+            }
+        }
+    }
+    Ok(true)
+}
+
+/// How `.keep` files of packs keg hard-linked from a local repository start.
+pub(crate) const KEEP_PREFIX: &str = "keg: linked from ";
 
 /// Adds `objects` to the alternates unless listed; whether it was added.
 fn add_alternate(git_dir: &Path, objects: &Path) -> std::io::Result<bool> {

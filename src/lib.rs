@@ -209,8 +209,7 @@ pub fn run(cli: cli::Cli) -> Result<(), Error> {
                     build: build.settings()?,
                     engine_platform: None,
                 },
-                jobs: jobs
-                    .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())),
+                jobs: jobs.unwrap_or_else(exec::default_jobs),
                 dry_run,
                 fail_fast,
                 pull: pull.into(),

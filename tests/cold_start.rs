@@ -1,5 +1,6 @@
-//! Cold start: shallow fetches over a network transport, local mirrors borrowed through
-//! alternates, parallel fetches (killed and re-run, two processes at once), and `keg gc`.
+//! Cold start: shallow fetches over a network transport, local mirrors hard-linked (or
+//! borrowed through alternates), parallel fetches (killed and re-run, two processes at
+//! once), and `keg gc`.
 //!
 //! Upstreams are git repositories made in temp dirs, served by `git daemon` on 127.0.0.1
 //! (a real network transport) or used as local mirrors; a slow TCP proxy stretches fetches
@@ -376,25 +377,102 @@ fn one_fetch_job_or_many_give_the_same_cache() {
     }
 }
 
+/// The inode of every `.pack` in a repository.
+fn pack_inodes(repo: &Path) -> Vec<u64> {
+    use std::os::unix::fs::MetadataExt;
+    let mut out: Vec<u64> = std::fs::read_dir(repo.join("objects/pack"))
+        .map(|d| {
+            d.flatten()
+                .filter(|e| e.path().extension().is_some_and(|x| x == "pack"))
+                .map(|e| e.metadata().unwrap().ino())
+                .collect()
+        })
+        .unwrap_or_default();
+    out.sort();
+    out
+}
+
+impl Upstream {
+    /// `git clone --mirror` (or with `extra` arguments) of the upstream to `to`.
+    fn clone_to(&self, to: &Path, extra: &[&str]) {
+        let mut args = vec!["clone", "-q", "--mirror"];
+        args.extend_from_slice(extra);
+        let (from, to) = (
+            self.src.path.display().to_string(),
+            to.display().to_string(),
+        );
+        args.extend([from.as_str(), to.as_str()]);
+        git(self.t.path(), &args);
+    }
+}
+
 #[test]
-fn a_local_mirror_is_borrowed_not_copied() {
+fn a_local_mirror_is_linked_not_copied() {
     let up = upstream();
     let mirrors = up.t.path().join("mirrors");
     std::fs::create_dir_all(&mirrors).unwrap();
     let mirror = mirrors.join("src.git");
-    let clone = |to: &Path| {
-        git(
-            up.t.path(),
-            &[
-                "clone",
-                "-q",
-                "--mirror",
-                &up.src.path.display().to_string(),
-                &to.display().to_string(),
-            ],
-        )
+    up.clone_to(&mirror, &[]);
+    up.library("https://git.example.com/src.git", &[]);
+    let flag = format!("https://git.example.com/={}/", mirrors.display());
+    let keg = |args: &[&str]| {
+        let mut all = vec!["--git-mirror", &flag];
+        all.extend_from_slice(args);
+        up.keg("cache", &all)
     };
-    clone(&mirror);
+    keg(&["fetch", "--all"]).success();
+    let cache = up.cache("cache").join("git");
+    // The cache's pack is the mirror's file: same inode, nothing copied, no alternates.
+    assert_eq!(pack_inodes(&cache), pack_inodes(&mirror));
+    assert!(!cache.join("objects/info/alternates").exists());
+    assert_fsck_clean(&cache);
+    let sha = keg(&["context", "cold-app:1", "--sha256"]);
+    sha.success();
+
+    // The mirror gets a new commit: only what is new is linked.
+    up.src.file("app/data.txt", "five\n");
+    let c5 = up.src.commit("c5");
+    git(&mirror, &["fetch", "-q"]);
+    up.library("https://git.example.com/src.git", &[("five", &c5, "app")]);
+    keg(&["fetch", "--all"]).success();
+    assert_eq!(pack_inodes(&cache).len(), pack_inodes(&mirror).len());
+    assert_fsck_clean(&cache);
+
+    // The mirror is repacked and pruned: the cache keeps its links.
+    git(&mirror, &["repack", "-a", "-d", "-f", "-q"]);
+    git(&mirror, &["prune", "--expire=now"]);
+    assert_eq!(
+        keg(&["context", "cold-app:1", "--sha256"]).stdout,
+        sha.stdout
+    );
+    assert_fsck_clean(&cache);
+    // gc folds the packs the mirror no longer shares into the cache's own pack.
+    let gc = keg(&["gc"]);
+    gc.success();
+    assert!(gc.stdout.contains("0 packs still shared"), "{}", gc.stdout);
+    assert_eq!(pack_files(&cache), 1, "{}", gc.stdout);
+    assert_eq!(
+        keg(&["context", "cold-app:1", "--sha256"]).stdout,
+        sha.stdout
+    );
+    assert_fsck_clean(&cache);
+
+    // The mirror disappears: the cache does not need it.
+    std::fs::remove_dir_all(&mirror).unwrap();
+    for tag in ["cold-app:1", "cold-app:old", "cold-app:five", "cold-base:1"] {
+        keg(&["context", tag, "--sha256"]).success();
+    }
+    assert_fsck_clean(&cache);
+}
+
+#[test]
+fn a_mirror_that_cannot_be_linked_is_borrowed_through_alternates() {
+    let up = upstream();
+    let mirrors = up.t.path().join("mirrors");
+    std::fs::create_dir_all(&mirrors).unwrap();
+    // A `--shared` clone borrows its objects itself: linking its files would not bring them.
+    let mirror = mirrors.join("src.git");
+    up.clone_to(&mirror, &["--shared"]);
     up.library("https://git.example.com/src.git", &[]);
     let flag = format!("https://git.example.com/={}/", mirrors.display());
     let keg = |args: &[&str]| {
@@ -419,26 +497,19 @@ fn a_local_mirror_is_borrowed_not_copied() {
     let sha = keg(&["context", "cold-app:1", "--sha256"]);
     sha.success();
 
-    // The mirror is repacked and pruned: the objects are still there, in a new pack.
-    git(&mirror, &["repack", "-a", "-d", "-f", "-q"]);
-    git(&mirror, &["prune", "--expire=now"]);
-    assert_eq!(
-        keg(&["context", "cold-app:1", "--sha256"]).stdout,
-        sha.stdout
-    );
-    assert_fsck_clean(&cache);
-
     // The mirror disappears: a clear error naming the commit and where it was looked for.
     std::fs::remove_dir_all(&mirror).unwrap();
     let run = keg(&["context", "cold-app:1", "--sha256"]);
     assert_eq!(run.code, 2, "{run:?}");
     assert!(
-        run.stderr.contains(&up.c[3]) && run.stderr.contains(&mirror.display().to_string()),
+        run.stderr.contains(&up.c[3])
+            && run.stderr.contains(&mirror.display().to_string())
+            && run.stderr.contains("keg gc --dissociate"),
         "{}",
         run.stderr
     );
     // Back again: borrowed again.
-    clone(&mirror);
+    up.clone_to(&mirror, &["--shared"]);
     assert_eq!(
         keg(&["context", "cold-app:1", "--sha256"]).stdout,
         sha.stdout

@@ -168,17 +168,6 @@ fn upstream() -> Upstream {
     }
 }
 
-/// How many pack files a repository has.
-fn packs(repo: &Path) -> usize {
-    std::fs::read_dir(repo.join("objects/pack"))
-        .map(|d| {
-            d.flatten()
-                .filter(|e| e.path().extension().is_some_and(|x| x == "pack"))
-                .count()
-        })
-        .unwrap_or(0)
-}
-
 fn git(dir: &Path, args: &[&str]) -> Vec<u8> {
     let out = Command::new("git")
         .arg("-C")
@@ -287,7 +276,7 @@ fn mirrored_url_fetches_offline() {
         cache
             .ensure_commit(&url, "refs/heads/main", &s(up.c2))
             .unwrap(),
-        Fetched::Borrowed
+        Fetched::Local
     );
 }
 
@@ -309,7 +298,7 @@ fn fetch_by_file_url_then_present_without_network() {
         cache
             .ensure_commit(&up.url(), "refs/heads/main", &s(up.c1))
             .unwrap(),
-        Fetched::Borrowed
+        Fetched::Local
     );
     assert!(cache.has_commit(&s(up.c1)));
     let repo = Repository::open_bare(cache.repo_path()).unwrap();
@@ -324,22 +313,22 @@ fn fetch_by_file_url_then_present_without_network() {
     assert!(repo.find_reference("refs/keg/tmp/fetch").is_err());
     let mut config = repo.config().unwrap();
     assert_eq!(config.snapshot().unwrap().get_str("gc.auto").unwrap(), "0");
-    // Borrowed, not copied: the upstream's object directory is an alternate, and the cache
-    // holds no pack of its own.
-    let alternates =
-        std::fs::read_to_string(cache.repo_path().join("objects/info/alternates")).unwrap();
+    // Linked, not copied: the cache's object files are the upstream's (same inodes), and
+    // no alternates are needed.
+    assert!(!cache.repo_path().join("objects/info/alternates").exists());
+    let object = |root: &Path, oid: Oid| {
+        let hex = oid.to_string();
+        root.join(&hex[..2]).join(&hex[2..])
+    };
+    use std::os::unix::fs::MetadataExt;
+    let inode = |p: PathBuf| std::fs::metadata(p).unwrap().ino();
     assert_eq!(
-        alternates.trim(),
-        up.path
-            .join(".git/objects")
-            .canonicalize()
-            .unwrap()
-            .display()
-            .to_string()
+        inode(object(&cache.repo_path().join("objects"), up.c1)),
+        inode(object(&up.path.join(".git/objects"), up.c1))
     );
-    assert_eq!(packs(cache.repo_path()), 0);
 
-    // A present commit needs no network.
+    // The source disappears: a present commit needs no network, and the links remain.
+    std::fs::remove_dir_all(&up.path).unwrap();
     assert_eq!(
         cache
             .ensure_commit(&up.url(), "refs/heads/main", &s(up.c1))
@@ -371,9 +360,9 @@ fn fetch_by_relative_path() {
         cache
             .ensure_commit(&url, "refs/heads/main", &s(up.c3))
             .unwrap(),
-        Fetched::Borrowed
+        Fetched::Local
     );
-    // The whole upstream object database is borrowed.
+    // The whole upstream object database is linked.
     for c in [up.c1, up.c4, up.dangling] {
         assert_eq!(
             cache.ensure_commit(&url, "refs/heads/main", &s(c)).unwrap(),
@@ -399,7 +388,7 @@ fn missing_commit_and_bad_arguments_are_clear_errors() {
     assert!(!cache.has_commit(absent));
 
     // A commit on no ref at all is still in the local repository's object database, which
-    // the first attempt above made an alternate of the cache.
+    // the first attempt above linked into the cache.
     assert_eq!(
         cache
             .ensure_commit(&up.url(), "refs/heads/main", &s(up.dangling))
@@ -528,13 +517,13 @@ fn concurrent_threads_and_caches_share_one_directory() {
         .into_iter()
         .flat_map(|h| h.join().unwrap())
         .collect();
-    // The first thread borrows the upstream's objects; every commit is then present.
-    let borrowed = results.iter().filter(|r| **r == Fetched::Borrowed).count();
-    assert!((1..=4).contains(&borrowed), "{results:?}");
+    // The first thread links the upstream's objects; every commit is then present.
+    let linked = results.iter().filter(|r| **r == Fetched::Local).count();
+    assert!((1..=4).contains(&linked), "{results:?}");
     assert!(
         results
             .iter()
-            .all(|r| matches!(r, Fetched::Borrowed | Fetched::AlreadyPresent)),
+            .all(|r| matches!(r, Fetched::Local | Fetched::AlreadyPresent)),
         "{results:?}"
     );
     for c in commits {
@@ -932,4 +921,25 @@ fn context_errors() {
     }
     let err = write_context(&cache, &c1, "app", Broken).unwrap_err();
     assert!(matches!(err, ContextError::Write(_)), "{err:?}");
+}
+
+#[test]
+fn source_date_epoch_is_the_later_of_author_and_committer_time() {
+    let dir = TempDir::new().unwrap();
+    let repo = Repository::init(dir.path().join("up")).unwrap();
+    let t = tree(&repo, &[("Dockerfile", Node::File(b"FROM scratch\n"))]);
+    let tree = repo.find_tree(t).unwrap();
+    let (early, late) = (signature(T1), signature(T3));
+    // Rebased: authored late, committed early; and the usual way round.
+    let rebased = repo
+        .commit(Some("refs/heads/main"), &late, &early, "x", &tree, &[])
+        .unwrap();
+    let plain = repo.commit(None, &early, &late, "y", &tree, &[]).unwrap();
+    let (_d, cache) = cache();
+    let url = format!("file://{}", dir.path().join("up").display());
+    for c in [rebased, plain] {
+        cache.ensure_commit(&url, "refs/heads/main", &s(c)).unwrap();
+        assert_eq!(cache.source_date_epoch(&s(c)).unwrap(), T3);
+    }
+    assert_eq!(cache.commit_time(&s(rebased)).unwrap(), T1);
 }

@@ -47,6 +47,18 @@ pub struct BuildOptions {
     pub publish: Option<crate::publish::PublishOptions>,
 }
 
+/// `--jobs` when not given: twice the number of CPUs, at least 4. A build mostly waits on
+/// the engine (container create, commit, tags), not on keg's CPU: on the 2-core rig (Docker
+/// 26, containerd image store) 20 trivial classic builds took 24 s with 1 job, 15 s with 2,
+/// 14 s with 4 and 13 s with 8 (bench/first-builds.sh, docs/performance.md), while a job
+/// count of the number of cores left the engine idle between a build's steps.
+pub fn default_jobs() -> usize {
+    std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .saturating_mul(2)
+        .max(4)
+}
+
 /// Builds `repos` for every architecture of the options; Ok only when every node is built
 /// or cached.
 ///
