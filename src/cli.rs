@@ -139,8 +139,41 @@ impl BuildArgs {
             build_opts: self.build_opts.clone(),
             builder: self.builder.clone().filter(|b| !b.is_empty()),
             registry_cache: crate::docker::in_registry(cache_repo),
+            features: crate::docker::Features::default(),
         })
     }
+}
+
+/// `90`, `90s`, `30m`, `1h30m`, `250ms`: a duration; 0 means none.
+pub fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
+    let text = text.trim();
+    let bad = || format!("expected a duration such as 90s, 30m or 1h30m, not {text:?}");
+    if text.is_empty() {
+        return Err(bad());
+    }
+    if let Ok(secs) = text.parse::<u64>() {
+        return Ok(std::time::Duration::from_secs(secs));
+    }
+    let mut total = std::time::Duration::ZERO;
+    let mut rest = text;
+    while !rest.is_empty() {
+        let digits = rest.find(|c: char| !c.is_ascii_digit()).ok_or_else(bad)?;
+        let number: u64 = rest[..digits].parse().map_err(|_| bad())?;
+        rest = &rest[digits..];
+        let unit_len = rest
+            .find(|c: char| c.is_ascii_digit())
+            .unwrap_or(rest.len());
+        let unit = match &rest[..unit_len] {
+            "ms" => std::time::Duration::from_millis(number),
+            "s" => std::time::Duration::from_secs(number),
+            "m" => std::time::Duration::from_secs(number * 60),
+            "h" => std::time::Duration::from_secs(number * 3600),
+            _ => return Err(bad()),
+        };
+        total += unit;
+        rest = &rest[unit_len..];
+    }
+    Ok(total)
 }
 
 fn parse_shard(spec: &str) -> Result<(usize, usize), String> {
@@ -325,6 +358,13 @@ pub enum Command {
         /// Where every build's full log goes [default: <cache>/logs]
         #[arg(long)]
         log_dir: Option<PathBuf>,
+        /// Never build an ancestor of the selection: one without an image for its key (in the
+        /// engine or the registry cache) is an error naming it
+        #[arg(long)]
+        no_parents: bool,
+        /// Stop a build that runs longer than this (e.g. 90s, 30m, 1h30m; 0: no limit)
+        #[arg(long, env = "KEG_BUILD_TIMEOUT", value_name = "DURATION", value_parser = parse_duration)]
+        timeout: Option<std::time::Duration>,
         /// Push each node's tags to its target namespace as soon as it is built (or found
         /// cached), so later shards can pull it; implied by --target-namespace
         #[arg(long)]

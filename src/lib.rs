@@ -148,12 +148,14 @@ pub fn run(cli: cli::Cli) -> Result<(), Error> {
             build,
         } => {
             let repos = load(&session, &repos)?;
-            let engine = docker::Engine::detect();
+            let engine = docker::Engine::detect().ok();
+            let mut settings = build.settings()?;
+            settings.features = docker::Engine::features(engine.as_ref());
             let options = plan::PlanOptions {
                 arches: session.config.plan_arches(&repos),
                 uniq: false,
                 cache_repo: build.cache_repo.trim_end_matches('/').to_string(),
-                build: build.settings()?,
+                build: settings,
                 engine_platform: engine.as_ref().map(|e| e.platform.clone()),
             };
             let images = engine.and_then(|engine| engine.images().ok());
@@ -181,6 +183,8 @@ pub fn run(cli: cli::Cli) -> Result<(), Error> {
             pull,
             uniq,
             log_dir,
+            no_parents,
+            timeout,
             push,
             target,
             build,
@@ -214,6 +218,8 @@ pub fn run(cli: cli::Cli) -> Result<(), Error> {
                 fail_fast,
                 pull: pull.into(),
                 log_dir: log_dir.unwrap_or_else(|| session.config.cache.join("logs")),
+                no_parents,
+                timeout: timeout.filter(|t| !t.is_zero()),
             };
             out.flush().map_err(Error::Output)?;
             exec::build(&session, &repos, &options)?;
@@ -342,17 +348,22 @@ fn plan_with_images(
 ) -> Result<(plan::Plan, std::collections::HashMap<String, String>), Error> {
     let arches = session.config.plan_arches(repos);
     options.targets.check(&arches, command)?;
-    let engine = docker::Engine::detect();
+    let engine = match docker::Engine::detect() {
+        Ok(engine) => Some(engine),
+        Err(_) if options.dry_run => None,
+        Err(why) => return Err(why.into()),
+    };
     let images = match &engine {
         Some(engine) => engine.images().map_err(|e| Error::Engine(e.to_string()))?,
-        None if options.dry_run => Default::default(),
-        None => return Err(Error::NoEngine),
+        None => Default::default(),
     };
+    let mut settings = build.settings()?;
+    settings.features = docker::Engine::features(engine.as_ref());
     let plan_options = plan::PlanOptions {
         arches,
         uniq,
         cache_repo: build.cache_repo.trim_end_matches('/').to_string(),
-        build: build.settings()?,
+        build: settings,
         engine_platform: engine.map(|e| e.platform),
     };
     let plan = plan::make(session, repos, &plan_options, Some(&images))?;
