@@ -73,9 +73,14 @@ pub fn build(session: &Session, repos: &[Repo], options: &BuildOptions) -> Resul
     options.plan.build.features = Engine::features(Some(&engine));
     let early = Reporter::new(Vec::new(), 0);
 
-    let prepared = prepare::prepare(session, repos, &options, &engine, &early)?;
     let registry =
         (options.plan.build.registry_cache || options.publish.is_some()).then(Registry::new);
+    let mut prepared = prepare::plan(session, repos, &options, &engine)?;
+    if options.no_parents {
+        // A missing ancestor is refused before anything changes in the engine.
+        actions::decide(&prepared, registry.as_ref(), &options, &early)?;
+    }
+    prepared.place_parents(session, repos, &options, &engine, &early)?;
     let decided = actions::decide(&prepared, registry.as_ref(), &options, &early)?;
     if options.dry_run {
         return dry_run(
