@@ -439,3 +439,30 @@ fn architectures_build_at_the_same_time() {
         assert_eq!(out.trim(), want, "{}", node["id"]);
     }
 }
+
+#[test]
+#[ignore = "needs the Docker rig (scripts/setup-docker); scripts/test runs it"]
+fn nodes_with_one_key_build_it_once() {
+    let f = Fixture::new("twins");
+    // Two repositories building the same Directory of the same commit: one content, one key.
+    let commit = f.src.commit("twins");
+    for name in ["twin-a", "twin-b"] {
+        f.t.manifest(
+            &f.repo(name),
+            &format!("Maintainers: T (@t)\nGitRepo: ../src\nGitCommit: {commit}\n\nTags: 1\nDirectory: mid\nBuilder: buildkit\n"),
+        );
+    }
+    let (a, b) = (f.repo("twin-a"), f.repo("twin-b"));
+    let keys = f.keys(&[&a, &b]);
+    assert_eq!(keys[&f.id("twin-a", "1")], keys[&f.id("twin-b", "1")]);
+    let run = f.run(&["build", "--pull", "never", "--jobs", "4", &a, &b]);
+    run.success();
+    let got = results(&run);
+    assert_eq!(got[&f.id("twin-a", "1")], "built", "{}", run.stdout);
+    assert_eq!(got[&f.id("twin-b", "1")], "cached", "{}", run.stdout);
+    assert_eq!(
+        image_id(&format!("{a}:1")),
+        image_id(&format!("{b}:1")),
+        "both names point at the one image"
+    );
+}

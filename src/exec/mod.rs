@@ -174,9 +174,16 @@ pub fn build(session: &Session, repos: &[Repo], options: &BuildOptions) -> Resul
     Ok(())
 }
 
-/// The queue's edges, `(dependent, dependency)`.
-fn queue_edges(plan: &Plan) -> Vec<(usize, usize)> {
-    plan.edges().into_iter().map(|(p, c)| (c, p)).collect()
+/// The queue's edges, `(dependent, dependency)`: the plan's, and a twin after the node that
+/// makes its key's image.
+fn queue_edges(plan: &Plan, actions: &[Action]) -> Vec<(usize, usize)> {
+    let mut edges: Vec<(usize, usize)> = plan.edges().into_iter().map(|(p, c)| (c, p)).collect();
+    for (i, action) in actions.iter().enumerate() {
+        if let Action::Twin(first) = action {
+            edges.push((i, *first));
+        }
+    }
+    edges
 }
 
 /// Runs every node that needs it, ready nodes first by critical path, at most `--jobs` at a
@@ -190,7 +197,7 @@ fn drain(
 ) -> Result<Vec<Outcome>, Error> {
     let n = plan.nodes.len();
     let mut queue =
-        DependencyQueue::new(&vec![1; n], &queue_edges(plan)).map_err(|e| Error::Cycle {
+        DependencyQueue::new(&vec![1; n], &queue_edges(plan, actions)).map_err(|e| Error::Cycle {
             cycle: e.to_string(),
         })?;
     let mut outcomes: Vec<Option<Outcome>> = vec![None; n];
@@ -257,10 +264,10 @@ fn drain(
                     if let Some(Err(reason)) = pushed {
                         push_errors[node] = Some(reason);
                     }
-                    let outcome = if pulled {
-                        Outcome::Pulled(elapsed)
-                    } else {
-                        Outcome::Built(elapsed)
+                    let outcome = match actions[node] {
+                        Action::Twin(_) => Outcome::Cached,
+                        _ if pulled => Outcome::Pulled(elapsed),
+                        _ => Outcome::Built(elapsed),
                     };
                     (node, outcome, queue::Outcome::Success)
                 }
@@ -409,6 +416,10 @@ fn dry_run(
                 "pull    {}{ancestor}\n        {}",
                 node.id,
                 pull_display(&node.cache_tag)
+            )),
+            Action::Twin(first) => reporter.line(&format!(
+                "tag     {}{ancestor}: the same key as {}",
+                node.id, plan.nodes[*first].id
             )),
             Action::Build | Action::Import => reporter.line(&format!(
                 "build   {}{ancestor}\n        context: {} at {}:{}\n        {}",
