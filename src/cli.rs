@@ -102,9 +102,6 @@ pub struct BuildArgs {
     /// Any other build flag, verbatim (repeatable)
     #[arg(long = "build-opt", value_name = "ARG", allow_hyphen_values = true)]
     pub build_opts: Vec<String>,
-    /// A buildx builder to build on (e.g. remote BuildKit nodes); results are --load'ed
-    #[arg(long, env = "BUILDX_BUILDER")]
-    pub builder: Option<String>,
 }
 
 impl BuildArgs {
@@ -137,7 +134,6 @@ impl BuildArgs {
             cache_from: self.cache_from.clone(),
             cache_to: self.cache_to.clone(),
             build_opts: self.build_opts.clone(),
-            builder: self.builder.clone().filter(|b| !b.is_empty()),
             registry_cache: crate::docker::in_registry(cache_repo),
             features: crate::docker::Features::default(),
         })
@@ -358,6 +354,29 @@ pub enum Command {
         /// Where every build's full log goes [default: <cache>/logs]
         #[arg(long)]
         log_dir: Option<PathBuf>,
+        /// A buildx builder to build on (repeatable; env KEG_BUILDERS or BUILDX_BUILDER, a comma
+        /// list): nodes go to builders that support their platform, natively first, --jobs at
+        /// a time on each; with several, or one that is not the local engine, results go to
+        /// the registry --cache-repo by key
+        #[arg(
+            long = "builder",
+            env = "KEG_BUILDERS",
+            value_delimiter = ',',
+            value_name = "NAME"
+        )]
+        builders: Vec<String>,
+        /// With builders: also pull every built or cached selected node into the local engine
+        /// and tag its names
+        #[arg(long)]
+        load: bool,
+        /// How many times a node is retried after an infrastructure failure (a builder or
+        /// registry gone; never a failed RUN step)
+        #[arg(long, default_value_t = 2, value_name = "N")]
+        retries: u32,
+        /// Only part I of N balanced parts of the plan (whole connected components), as
+        /// `plan --shard` prints it
+        #[arg(long, value_name = "I/N", value_parser = parse_shard)]
+        shard: Option<(usize, usize)>,
         /// Never build an ancestor of the selection: one without an image for its key (in the
         /// engine or the registry cache) is an error naming it
         #[arg(long)]

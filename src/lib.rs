@@ -8,6 +8,7 @@
 //! stages it needs.
 
 pub mod arch;
+pub mod builders;
 pub mod cli;
 pub mod config;
 pub mod context;
@@ -183,6 +184,10 @@ pub fn run(cli: cli::Cli) -> Result<(), Error> {
             pull,
             uniq,
             log_dir,
+            builders,
+            load: load_results,
+            retries,
+            shard,
             no_parents,
             timeout,
             push,
@@ -220,6 +225,10 @@ pub fn run(cli: cli::Cli) -> Result<(), Error> {
                 log_dir: log_dir.unwrap_or_else(|| session.config.cache.join("logs")),
                 no_parents,
                 timeout: timeout.filter(|t| !t.is_zero()),
+                builders: builder_names(builders),
+                load: load_results,
+                retries,
+                shard,
             };
             out.flush().map_err(Error::Output)?;
             exec::build(&session, &repos, &options)?;
@@ -315,6 +324,26 @@ pub fn run(cli: cli::Cli) -> Result<(), Error> {
         }
     }
     out.flush().map_err(Error::Output)
+}
+
+/// `--builder` (or KEG_BUILDERS), else BUILDX_BUILDER: a comma list of builder names.
+fn builder_names(given: Vec<String>) -> Vec<String> {
+    let names: Vec<String> = if given.is_empty() {
+        std::env::var("BUILDX_BUILDER")
+            .unwrap_or_default()
+            .split(',')
+            .map(str::to_string)
+            .collect()
+    } else {
+        given
+    };
+    let mut out: Vec<String> = Vec::new();
+    for name in names.iter().map(|n| n.trim()).filter(|n| !n.is_empty()) {
+        if !out.iter().any(|o| o == name) {
+            out.push(name.to_string());
+        }
+    }
+    out
 }
 
 /// The target namespaces; `--namespace` counts only when `namespace_is_target` (push,

@@ -79,7 +79,7 @@ pub fn plan(
     engine: &Engine,
 ) -> Result<Prepared, Error> {
     let images = engine.images().map_err(|e| Error::Engine(e.to_string()))?;
-    let plan = plan::make(session, repos, &options.plan, Some(&images))?;
+    let plan = options.make_plan(session, repos, &images)?;
     Ok(Prepared {
         plan,
         images,
@@ -143,7 +143,7 @@ impl Prepared {
         self.pull_failures.extend(failures);
         // Keys use the pulled images' ids: final, not provisional.
         self.images = engine.images().map_err(|e| Error::Engine(e.to_string()))?;
-        self.plan = plan::make(session, repos, &options.plan, Some(&self.images))?;
+        self.plan = options.make_plan(session, repos, &self.images)?;
         Ok(())
     }
 }
