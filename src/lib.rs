@@ -9,6 +9,7 @@
 
 pub mod arch;
 pub mod cli;
+pub mod complete;
 pub mod context;
 pub mod dockerfile;
 pub mod error;
@@ -41,6 +42,8 @@ use session::Session;
 
 /// Entry point used by `main.rs`: parses flags, runs, prints errors; returns the exit code.
 pub fn main() -> i32 {
+    // A completion request (`KEG_COMPLETE=bash keg -- ...`) is answered and exits here.
+    complete::complete_env();
     let cli = cli::Cli::parse();
     match run(cli) {
         Ok(()) => 0,
@@ -54,6 +57,18 @@ pub fn main() -> i32 {
 
 /// Runs one command.
 pub fn run(cli: cli::Cli) -> Result<(), Error> {
+    // Commands about keg itself need no valid settings.
+    match &cli.command {
+        Command::Completions { shell, dynamic } => {
+            let mut out = std::io::stdout().lock();
+            return complete::completions(*shell, *dynamic, &mut out);
+        }
+        Command::Man { dir } => {
+            let mut out = std::io::stdout().lock();
+            return complete::man(dir.as_deref(), &mut out);
+        }
+        _ => {}
+    }
     let config = cli::Config::from_args(cli.global)?;
     let mut session = Session::new(config);
     let stdout = std::io::stdout();
@@ -141,6 +156,7 @@ pub fn run(cli: cli::Cli) -> Result<(), Error> {
             dot,
             shard,
             explain,
+            report: _,
             build,
         } => {
             let repos = load(&session, &repos)?;
@@ -178,6 +194,7 @@ pub fn run(cli: cli::Cli) -> Result<(), Error> {
             uniq,
             log_dir,
             push,
+            report: _,
             target,
             build,
         } => {
@@ -303,6 +320,8 @@ pub fn run(cli: cli::Cli) -> Result<(), Error> {
             )?;
             query::context(&session, &repos[0], sha256, &mut out)?;
         }
+        // Answered above, before the settings.
+        Command::Completions { .. } | Command::Man { .. } => {}
     }
     out.flush().map_err(Error::Output)
 }
