@@ -15,6 +15,7 @@ pub mod dockerfile;
 pub mod error;
 pub mod exec;
 pub mod git;
+pub mod html;
 pub mod library;
 pub mod lineage;
 pub mod manifest;
@@ -23,6 +24,7 @@ pub mod order;
 pub mod plan;
 pub mod publish;
 pub mod query;
+pub mod record;
 pub mod registry;
 pub mod report;
 pub mod session;
@@ -156,7 +158,7 @@ pub fn run(cli: cli::Cli) -> Result<(), Error> {
             dot,
             shard,
             explain,
-            report: _,
+            report,
             build,
         } => {
             let repos = load(&session, &repos)?;
@@ -172,6 +174,9 @@ pub fn run(cli: cli::Cli) -> Result<(), Error> {
             let mut plan = plan::make(&session, &repos, &options, images.as_ref())?;
             if let Some((part, parts)) = shard {
                 plan = plan.shard(part, parts);
+            }
+            if let Some(path) = &report {
+                html::write(path, &record::RunRecord::from_plan(&plan, command_line()))?;
             }
             if json {
                 plan.write_json(&mut out)
@@ -194,7 +199,7 @@ pub fn run(cli: cli::Cli) -> Result<(), Error> {
             uniq,
             log_dir,
             push,
-            report: _,
+            report,
             target,
             build,
         } => {
@@ -212,7 +217,13 @@ pub fn run(cli: cli::Cli) -> Result<(), Error> {
             } else {
                 None
             };
+            let jobs =
+                jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+            let recorder = report
+                .as_ref()
+                .map(|_| std::sync::Arc::new(record::RunRecorder::new(command_line(), jobs)));
             let options = exec::BuildOptions {
+                recorder: recorder.clone(),
                 publish,
                 plan: plan::PlanOptions {
                     arches,
@@ -221,15 +232,20 @@ pub fn run(cli: cli::Cli) -> Result<(), Error> {
                     build: build.settings()?,
                     engine_platform: None,
                 },
-                jobs: jobs
-                    .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())),
+                jobs,
                 dry_run,
                 fail_fast,
                 pull,
                 log_dir: log_dir.unwrap_or_else(|| session.config.cache.join("logs")),
             };
             out.flush().map_err(Error::Output)?;
-            exec::build(&session, &repos, &options)?;
+            let result = exec::build(&session, &repos, &options);
+            // The page is written whatever the build's result: failures are what it is for.
+            if let (Some(path), Some(recorder)) = (&report, &recorder) {
+                html::write(path, &recorder.record())?;
+                eprintln!("report: {}", path.display());
+            }
+            result?;
         }
         Command::Tag {
             repos,
@@ -379,6 +395,19 @@ fn filter(args: &cli::LineageArgs) -> Filter {
         apply_constraints: args.apply_constraints,
         arch_filter: args.arch_filter,
     }
+}
+
+/// This run's command line, for report titles (`keg build --all`).
+fn command_line() -> String {
+    let mut words = vec!["keg".to_string()];
+    words.extend(std::env::args().skip(1).map(|a| {
+        if a.is_empty() || a.contains(|c: char| c.is_whitespace() || "'\"$`\\".contains(c)) {
+            format!("'{}'", a.replace('\'', "'\\''"))
+        } else {
+            a
+        }
+    }));
+    words.join(" ")
 }
 
 /// Resolves repository arguments and loads their manifests, printing warnings.

@@ -44,6 +44,8 @@ pub struct BuildOptions {
     pub log_dir: PathBuf,
     /// `--push`: where and how each node's tags are pushed once it is built or cached.
     pub publish: Option<crate::publish::PublishOptions>,
+    /// `--report`: what ran when, for the HTML page (four calls below, marked `recorder`).
+    pub recorder: Option<std::sync::Arc<crate::record::RunRecorder>>,
 }
 
 /// Set by the Ctrl-C / SIGTERM handler.
@@ -219,6 +221,9 @@ fn build_arch(
     let cached: Vec<usize> = (0..n)
         .filter(|&i| matches!(outcomes[i], Some(Outcome::Cached)))
         .collect();
+    if let Some(recorder) = &options.recorder {
+        recorder.phase(&plan);
+    }
     if options.dry_run {
         dry_run(&plan, &outcomes, &retags, &reporter)?;
         if let (Some(publish), Some(registry)) = (&options.publish, &registry) {
@@ -323,6 +328,9 @@ fn build_arch(
                 reporter.event(&Event::Started { node: i });
                 let node = &plan.nodes[i];
                 let log = run_dir.join(format!("{}.log", file_name(&node.id)));
+                if let Some(recorder) = &options.recorder {
+                    recorder.started(i, &log);
+                }
                 let tx = tx.clone();
                 let registry_push = registry_push(node, &options.plan);
                 let publish = options.publish.as_ref().zip(registry.as_ref());
@@ -370,6 +378,11 @@ fn build_arch(
                 Err(_) => continue,
             };
             reporter.event(&event);
+            if let (Some(recorder), Event::Built { node, .. } | Event::Failed { node, .. }) =
+                (&options.recorder, &event)
+            {
+                recorder.finished(*node);
+            }
             match event {
                 Event::Built { node, elapsed } => {
                     running -= 1;
@@ -418,6 +431,9 @@ fn build_arch(
         .into_iter()
         .map(|o| o.unwrap_or(Outcome::NotStarted))
         .collect();
+    if let Some(recorder) = &options.recorder {
+        recorder.outcomes(&outcomes);
+    }
     reporter.summary(&outcomes);
     if INTERRUPTED.load(Ordering::SeqCst) {
         return Err(Error::Interrupted);
