@@ -179,7 +179,7 @@ fn header(ctx: &Ctx<'_>, page: &mut String) {
             );
         }
     }
-    page.push_str("</ul>\n<div class=\"chips\" role=\"group\" aria-label=\"filter by result\">");
+    page.push_str("</ul>\n</header>\n<div class=\"bar-top\"><div class=\"chips\" role=\"group\" aria-label=\"filter by result\">");
     for outcome in NodeOutcome::ALL {
         let count = r.nodes.iter().filter(|n| n.outcome == outcome).count();
         if count == 0 {
@@ -199,7 +199,7 @@ fn header(ctx: &Ctx<'_>, page: &mut String) {
     if r.kind == RunKind::Build {
         page.push_str("<a href=\"#timeline\">timeline</a>");
     }
-    page.push_str("<a href=\"#nodes\">nodes</a></nav>\n</header>\n");
+    page.push_str("<a href=\"#nodes\">nodes</a></nav>\n</div>\n");
 }
 
 /// A node's place in the graph.
@@ -207,6 +207,9 @@ fn header(ctx: &Ctx<'_>, page: &mut String) {
 struct Place {
     x: f64,
     y: f64,
+    /// The x of the first column of the node's layer (a layer taller than [`MAX_ROWS`]
+    /// wraps into several columns; edges reach the later ones through the row gaps).
+    entry: f64,
 }
 
 /// Lays out every connected component in layers (left to right) and packs the components
@@ -285,14 +288,14 @@ fn layout(record: &RunRecord, names: &[String]) -> (Vec<Place>, f64, f64) {
     // Single nodes are packed as a grid after the connected ones.
     let (multi, single): (Vec<Vec<usize>>, Vec<Vec<usize>>) =
         comps.into_iter().partition(|c| c.len() > 1);
-    let mut blocks: Vec<(Vec<(usize, f64, f64)>, f64, f64)> = Vec::new();
+    let mut blocks: Vec<(Vec<Cell>, f64, f64)> = Vec::new();
     for comp in &multi {
         blocks.push(layout_component(comp, &layer, &parents, &children, names));
     }
     for chunk in single.chunks(MAX_ROWS) {
         let mut cells = Vec::new();
         for (row, comp) in chunk.iter().enumerate() {
-            cells.push((comp[0], 0.0, row as f64 * (NODE_H + ROW_GAP)));
+            cells.push((comp[0], 0.0, row as f64 * (NODE_H + ROW_GAP), 0.0));
         }
         let h = chunk.len() as f64 * (NODE_H + ROW_GAP) - ROW_GAP;
         blocks.push((cells, NODE_W, h));
@@ -303,10 +306,11 @@ fn layout(record: &RunRecord, names: &[String]) -> (Vec<Place>, f64, f64) {
             cursor_y += shelf_h + BLOCK_GAP;
             shelf_h = 0.0;
         }
-        for (i, x, y) in cells {
+        for (i, x, y, entry) in cells {
             places[i] = Place {
                 x: cursor_x + x,
                 y: cursor_y + y,
+                entry: cursor_x + entry,
             };
         }
         width = width.max(cursor_x + w);
@@ -316,14 +320,17 @@ fn layout(record: &RunRecord, names: &[String]) -> (Vec<Place>, f64, f64) {
     (places, width, cursor_y + shelf_h)
 }
 
-/// One component: (node, x, y) relative to its block, and the block's size.
+/// A node's cell in its block: (node, x, y, x of its layer's first column).
+type Cell = (usize, f64, f64, f64);
+
+/// One component: its cells relative to its block, and the block's size.
 fn layout_component(
     comp: &[usize],
     layer: &[usize],
     parents: &[Vec<usize>],
     children: &[Vec<usize>],
     names: &[String],
-) -> (Vec<(usize, f64, f64)>, f64, f64) {
+) -> (Vec<Cell>, f64, f64) {
     let depth = comp.iter().map(|&i| layer[i]).max().unwrap_or(0);
     let mut layers: Vec<Vec<usize>> = vec![Vec::new(); depth + 1];
     for &i in comp {
@@ -387,12 +394,14 @@ fn layout_component(
     let mut cells = Vec::new();
     let mut x = 0.0;
     for l in &layers {
+        // A short layer is centred against the tallest; the columns of a wrapped layer
+        // share its first column's rows, so the gaps between rows line up across them.
+        let first = l.len().min(MAX_ROWS);
+        let top = ((height - (first as f64 * (NODE_H + ROW_GAP) - ROW_GAP)) / 2.0).max(0.0);
+        let entry = x;
         for column in l.chunks(MAX_ROWS) {
-            // Centre short columns against the tallest one.
-            let h = column.len() as f64 * (NODE_H + ROW_GAP) - ROW_GAP;
-            let top = ((height - h) / 2.0).max(0.0);
             for (k, &i) in column.iter().enumerate() {
-                cells.push((i, x, top + k as f64 * (NODE_H + ROW_GAP)));
+                cells.push((i, x, top + k as f64 * (NODE_H + ROW_GAP), entry));
             }
             x += NODE_W + COL_GAP;
         }
@@ -443,14 +452,33 @@ fn graph(ctx: &Ctx<'_>, page: &mut String) {
         let (a, b) = (places[p], places[c]);
         let (x1, y1) = (a.x + NODE_W, a.y + NODE_H / 2.0);
         let (x2, y2) = (b.x - 2.0, b.y + NODE_H / 2.0);
-        let dx = ((x2 - x1) / 2.0).max(24.0);
+        let d = if b.x > b.entry + 1.0 && b.entry > x1 {
+            // Into a wrapped column: to the layer's first column, then along the gap
+            // above the child's row, then down into it.
+            let gy = b.y - ROW_GAP / 2.0;
+            let ex = b.entry - 6.0;
+            let dx = ((ex - x1) / 2.0).max(12.0);
+            format!(
+                "M{x1:.1},{y1:.1} C{:.1},{y1:.1} {:.1},{gy:.1} {ex:.1},{gy:.1} L{:.1},{gy:.1} C{:.1},{gy:.1} {:.1},{y2:.1} {x2:.1},{y2:.1}",
+                x1 + dx,
+                ex - dx,
+                x2 - 14.0,
+                x2 - 6.0,
+                x2 - 10.0
+            )
+        } else {
+            let dx = ((x2 - x1) / 2.0).max(24.0);
+            format!(
+                "M{x1:.1},{y1:.1} C{:.1},{y1:.1} {:.1},{y2:.1} {x2:.1},{y2:.1}",
+                x1 + dx,
+                x2 - dx
+            )
+        };
         let crit = crit_edge(&e);
         let _ = write!(
             page,
-            "<path class=\"edge{}\" data-p=\"{p}\" data-c=\"{c}\" d=\"M{x1:.1},{y1:.1} C{:.1},{y1:.1} {:.1},{y2:.1} {x2:.1},{y2:.1}\" marker-end=\"url(#{})\"/>",
+            "<path class=\"edge{}\" data-p=\"{p}\" data-c=\"{c}\" d=\"{d}\" marker-end=\"url(#{})\"/>",
             if crit { " crit" } else { "" },
-            x1 + dx,
-            x2 - dx,
             if crit { "arrow-crit" } else { "arrow" }
         );
     }
@@ -520,18 +548,36 @@ fn tooltip(node: &crate::record::RecordNode, name: &str) -> String {
     t
 }
 
-/// Round tick steps for a span of `total` milliseconds.
-fn tick_step(total: u64) -> u64 {
-    let target = (total / 8).max(1);
-    let mut step = 1u64;
-    loop {
-        for m in [1, 2, 5] {
-            if step * m >= target {
-                return step * m;
-            }
+/// `0`, `30s`, `5m`, `1h 30m`.
+fn tick_label(ms: u64) -> String {
+    match ms {
+        0 => "0".to_string(),
+        ms if ms % 3_600_000 == 0 => format!("{}h", ms / 3_600_000),
+        ms if ms >= 3_600_000 && ms % 60_000 == 0 => {
+            format!("{}h {:02}m", ms / 3_600_000, ms % 3_600_000 / 60_000)
         }
-        step *= 10;
+        ms if ms % 60_000 == 0 => format!("{}m", ms / 60_000),
+        ms if ms >= 60_000 && ms % 1_000 == 0 => {
+            format!("{}m {:02}s", ms / 60_000, ms % 60_000 / 1_000)
+        }
+        ms if ms % 1_000 == 0 => format!("{}s", ms / 1_000),
+        ms => format!("{:.1}s", ms as f64 / 1_000.0),
     }
+}
+
+/// A round tick step for a span of `total` milliseconds: about eight ticks, at seconds,
+/// minutes or hours people count in.
+fn tick_step(total: u64) -> u64 {
+    const STEPS: [u64; 18] = [
+        100, 200, 500, 1_000, 2_000, 5_000, 10_000, 15_000, 30_000, 60_000, 120_000, 300_000,
+        600_000, 900_000, 1_800_000, 3_600_000, 7_200_000, 21_600_000,
+    ];
+    let target = total / 8;
+    STEPS
+        .iter()
+        .copied()
+        .find(|&s| s >= target)
+        .unwrap_or(43_200_000)
 }
 
 fn timeline(ctx: &Ctx<'_>, page: &mut String) {
@@ -579,9 +625,39 @@ fn timeline(ctx: &Ctx<'_>, page: &mut String) {
             x(t),
             top - 4.0,
             height - 6.0,
-            esc(&duration(t))
+            esc(&tick_label(t))
         );
         t += step;
+    }
+    // Before each architecture's builds: planning, pulls, cache checks.
+    let mut prev_end = 0;
+    for p in &r.phases {
+        if p.start_ms > prev_end {
+            let (x1, x2) = (x(prev_end), x(p.start_ms));
+            let _ = write!(
+                page,
+                "<g class=\"prep\"><title>before the builds{}: planning, pulls, cache checks ({})</title><rect x=\"{x1:.1}\" y=\"{:.0}\" width=\"{:.1}\" height=\"{:.0}\"/>",
+                if r.phases.len() > 1 {
+                    format!(" of {}", p.arch)
+                } else {
+                    String::new()
+                },
+                duration(p.start_ms - prev_end),
+                top,
+                x2 - x1,
+                rows.max(1) as f64 * LANE_H
+            );
+            if x2 - x1 > 60.0 {
+                let _ = write!(
+                    page,
+                    "<text x=\"{:.1}\" y=\"{:.0}\">preparing</text>",
+                    (x1 + x2) / 2.0,
+                    top + rows.max(1) as f64 * LANE_H / 2.0 + 4.0
+                );
+            }
+            page.push_str("</g>");
+        }
+        prev_end = p.end_ms;
     }
     // Phases (one per architecture).
     if r.phases.len() > 1 {
@@ -733,7 +809,7 @@ fn table(ctx: &Ctx<'_>, page: &mut String) {
             esc(&n.id),
             esc(&ctx.names[i]),
             if ctx.on_path[i] {
-                " <span class=\"cp\" title=\"on the critical path\">critical</span>"
+                "<span class=\"cp\" title=\"on the critical path\"></span>"
             } else {
                 ""
             },
@@ -806,9 +882,9 @@ fn table(ctx: &Ctx<'_>, page: &mut String) {
                     )
                 })
                 .collect();
-            let _ = write!(
+            let _ = writeln!(
                 page,
-                "<td>{}</td><td><code title=\"{}\">{}</code></td><td>{}</td></tr>\n",
+                "<td>{}</td><td><code title=\"{}\">{}</code></td><td>{}</td></tr>",
                 esc(&n.builder),
                 esc(&n.key),
                 esc(&ellipsis(&n.key, 16)),
@@ -880,17 +956,18 @@ const CSS: &str = r##"
 :root{--built:#2f9e44;--built-bg:#d3f9d8;--cached:#1c7ed6;--cached-bg:#e7f5ff;--failed:#e03131;--failed-bg:#ffe3e3;--skipped:#f08c00;--skipped-bg:#fff4e6;--notstarted:#868e96;--notstarted-bg:#f1f3f5;--planned:#4c6ef5;--planned-bg:#edf2ff;--blocked:#c92a2a;--blocked-bg:#fff5f5;--crit:#e8590c;--ink:#212529;--muted:#6c757d;--line:#dee2e6;--bg:#fff;--panel:#f8f9fa}
 *{box-sizing:border-box}
 body{margin:0;font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,"DejaVu Sans",sans-serif;color:var(--ink);background:var(--bg)}
-header{padding:18px 28px 10px;border-bottom:1px solid var(--line);background:var(--panel);position:sticky;top:0;z-index:5}
+header{padding:18px 28px 4px;background:var(--panel)}
+.bar-top{position:sticky;top:0;z-index:5;background:var(--panel);border-bottom:1px solid var(--line);padding:8px 28px 10px;display:flex;flex-wrap:wrap;gap:8px 20px;align-items:center}
 h1{margin:0;font-size:22px;font-weight:650}.brand{color:var(--crit)}
 .cmd{margin:4px 0 8px}.cmd code{background:#fff;border:1px solid var(--line);border-radius:4px;padding:2px 6px;font-size:12.5px}
-.facts{list-style:none;margin:0 0 10px;padding:0;display:flex;flex-wrap:wrap;gap:6px 22px}
+.facts{list-style:none;margin:0 0 6px;padding:0;display:flex;flex-wrap:wrap;gap:6px 22px}
 .facts span{color:var(--muted);margin-right:2px}
 .chips{display:flex;flex-wrap:wrap;gap:8px;align-items:center}
 .chip{border:1px solid var(--line);background:#fff;border-radius:999px;padding:3px 12px 3px 10px;font:inherit;cursor:pointer;display:inline-flex;gap:6px;align-items:center}
 .chip::before{content:"";width:10px;height:10px;border-radius:3px;background:var(--c)}
 .chip[aria-pressed=true]{border-color:var(--ink);box-shadow:0 0 0 1px var(--ink) inset}
-#search{margin-left:auto;padding:4px 10px;border:1px solid var(--line);border-radius:6px;font:inherit;min-width:220px}
-nav{margin-top:8px;display:flex;gap:16px}nav a{color:var(--muted);text-decoration:none;font-size:13px}nav a:hover{color:var(--ink)}
+#search{padding:4px 10px;border:1px solid var(--line);border-radius:6px;font:inherit;min-width:220px}
+nav{margin-left:auto;display:flex;gap:16px}nav a{color:var(--muted);text-decoration:none;font-size:13px}nav a:hover{color:var(--ink)}
 section{padding:14px 28px 6px}
 h2{font-size:17px;margin:6px 0 8px}h2 small{font-weight:400;color:var(--muted);font-size:13px;margin-left:8px}
 .legend{display:flex;flex-wrap:wrap;gap:14px;margin:0 0 8px;color:var(--muted);font-size:13px}
@@ -900,7 +977,7 @@ h2{font-size:17px;margin:6px 0 8px}h2 small{font-weight:400;color:var(--muted);f
 .sw.wait{border:1px solid #adb5bd;background:repeating-linear-gradient(45deg,#e9ecef 0 3px,#ced4da 3px 5px)}
 .built{--c:var(--built);--cb:var(--built-bg)}.cached{--c:var(--cached);--cb:var(--cached-bg)}.failed{--c:var(--failed);--cb:var(--failed-bg)}.skipped{--c:var(--skipped);--cb:var(--skipped-bg)}.notstarted{--c:var(--notstarted);--cb:var(--notstarted-bg)}.planned{--c:var(--planned);--cb:var(--planned-bg)}.blocked{--c:var(--blocked);--cb:var(--blocked-bg)}
 .scroll{overflow:auto;max-width:100%;border:1px solid var(--line);border-radius:8px;background:#fff}
-#graph .scroll{max-height:78vh}
+#graph .scroll{max-height:78vh}#gantt{display:block;max-width:100%;height:auto}
 svg text{font:12px system-ui,-apple-system,"Segoe UI",Roboto,"DejaVu Sans",sans-serif;fill:var(--ink)}
 .edge{fill:none;stroke:#adb5bd;stroke-width:1.3}.edge.crit{stroke:var(--crit);stroke-width:2.6}
 .arrowhead{fill:#adb5bd}.arrowhead.crit{fill:var(--crit)}
@@ -913,19 +990,20 @@ svg text{font:12px system-ui,-apple-system,"Segoe UI",Roboto,"DejaVu Sans",sans-
 svg .dim{opacity:.16}.lit rect{stroke-width:3}
 .grid{stroke:#e9ecef}.tick{fill:var(--muted);font-size:11px;text-anchor:middle}
 .phase{stroke:var(--ink);stroke-dasharray:5 4}.phase-label{font-weight:600;fill:var(--ink)}
-.lane{fill:#fff}.lane.odd{fill:#f8f9fa}.lane-label{text-anchor:end;fill:var(--muted)}
+.lane{fill:transparent}.lane.odd{fill:rgba(0,0,0,.028)}.lane-label{text-anchor:end;fill:var(--muted)}
 .bar rect{fill:var(--c);stroke:#fff;stroke-width:1}.bar text{fill:#fff;font-size:11.5px;pointer-events:none}
 .bar.crit rect{stroke:var(--crit);stroke-width:2.5}
 .bar{cursor:pointer}.mark path{fill:var(--c);stroke:#fff;stroke-width:1}.mark{cursor:pointer}
+.prep rect{fill:#f1f3f5;stroke:none}.prep text{fill:var(--muted);text-anchor:middle;font-size:11px;font-style:italic}
 .hatch-bg{fill:#e9ecef}.hatch-line{stroke:#ced4da;stroke-width:3}
 table{border-collapse:collapse;width:100%;font-size:13px}
 th{position:sticky;top:0;background:var(--panel);text-align:left;font-weight:600;padding:6px 10px;border-bottom:1px solid var(--line);cursor:default;white-space:nowrap}
 th[data-sort]{cursor:pointer}th[data-sort]:hover{color:var(--cached)}
 td{padding:4px 10px;border-bottom:1px solid #f1f3f5;vertical-align:top}
-td.id a{color:var(--ink);text-decoration:none;font-weight:550}td.id a:hover{text-decoration:underline}
+td.id{white-space:nowrap}td.id a{color:var(--ink);text-decoration:none;font-weight:550}td.id a:hover{text-decoration:underline}
 .num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
 .pill{display:inline-block;padding:0 8px;border-radius:999px;font-size:12px;background:var(--cb);color:var(--c);border:1px solid var(--c);white-space:nowrap}
-.cp{font-size:11px;color:var(--crit);margin-left:6px;font-weight:600}
+.cp{display:inline-block;width:8px;height:8px;border-radius:50%;background:var(--crit);margin-left:7px;vertical-align:1px}
 .reason{color:var(--muted);font-size:12px;max-width:520px;white-space:pre-wrap;overflow-wrap:anywhere}
 td.wf{width:38%;min-width:260px}.track{position:relative;height:14px;background:#f8f9fa;border-radius:3px;margin-top:3px}
 .track i{position:absolute;top:0;height:14px;border-radius:3px}
@@ -940,7 +1018,7 @@ code{font-family:ui-monospace,"DejaVu Sans Mono",monospace;font-size:12px}
 #details dt{color:var(--muted)}#details dd{margin:0;overflow-wrap:anywhere}
 #close{position:absolute;top:6px;right:8px;border:none;background:none;font-size:20px;cursor:pointer;color:var(--muted)}
 .empty{color:var(--muted)}
-@media print{header{position:static}#details{display:none}.scroll{max-height:none;overflow:visible}}
+@media print{.bar-top{position:static}#details{display:none}.scroll{max-height:none;overflow:visible}}
 "##;
 
 const JS: &str = r##"
@@ -1197,8 +1275,10 @@ mod tests {
         }
         let names: Vec<String> = r.nodes.iter().map(|n| n.id.clone()).collect();
         let (places, w, h) = layout(&r, &names);
-        assert!(w <= GRAPH_W + NODE_W * 2.0 + COL_GAP * 2.0, "{w}");
-        assert!(h < 3_000.0, "{h}");
+        // Packed: the drawing is at most three times the area of the boxes and their gaps.
+        let cells = 400.0 * (NODE_W + COL_GAP) * (NODE_H + ROW_GAP);
+        assert!(w * h < 3.0 * cells, "{w} x {h}");
+        assert!(w < 2_000.0, "{w}");
         let mut boxes: Vec<(i64, i64)> = places.iter().map(|p| (p.x as i64, p.y as i64)).collect();
         boxes.sort();
         boxes.dedup();
@@ -1217,6 +1297,11 @@ mod tests {
         assert_eq!(duration(245_000), "4m 05s");
         assert_eq!(duration(3_720_000), "1h 02m");
         assert_eq!(tick_step(9_000), 2_000);
+        assert_eq!(tick_step(26 * 60_000), 300_000);
+        assert_eq!(tick_label(300_000), "5m");
+        assert_eq!(tick_label(90_000), "1m 30s");
+        assert_eq!(tick_label(5_400_000), "1h 30m");
+        assert_eq!(tick_label(500), "0.5s");
         assert_eq!(ellipsis("abcdef", 4), "abc…");
     }
 }

@@ -210,14 +210,19 @@ impl RunRecord {
 
     /// Appends `plan`'s nodes and edges; returns the index of its first node.
     fn add_plan(&mut self, plan: &Plan) -> usize {
+        self.add_nodes(
+            plan.nodes.iter().map(RecordNode::from_plan_node).collect(),
+            plan.edges(),
+        )
+    }
+
+    /// Appends nodes and their (parent, child) edges, indexes local to `nodes`; returns the
+    /// index of the first.
+    fn add_nodes(&mut self, nodes: Vec<RecordNode>, edges: Vec<(usize, usize)>) -> usize {
         let offset = self.nodes.len();
-        self.nodes
-            .extend(plan.nodes.iter().map(RecordNode::from_plan_node));
-        self.edges.extend(
-            plan.edges()
-                .into_iter()
-                .map(|(p, c)| (p + offset, c + offset)),
-        );
+        self.nodes.extend(nodes);
+        self.edges
+            .extend(edges.into_iter().map(|(p, c)| (p + offset, c + offset)));
         offset
     }
 
@@ -331,14 +336,17 @@ impl RunRecorder {
     /// One architecture's final plan, before its builds start. Node indexes in the other
     /// calls are this plan's.
     pub fn phase(&self, plan: &Plan) {
+        self.phase_of(
+            plan.nodes.iter().map(RecordNode::from_plan_node).collect(),
+            plan.edges(),
+        );
+    }
+
+    fn phase_of(&self, nodes: Vec<RecordNode>, edges: Vec<(usize, usize)>) {
         let now = self.now();
         self.with(|r| {
-            r.offset = r.record.add_plan(plan);
-            let arch = plan
-                .nodes
-                .first()
-                .map(|n| n.arch.clone())
-                .unwrap_or_default();
+            let arch = nodes.first().map(|n| n.arch.clone()).unwrap_or_default();
+            r.offset = r.record.add_nodes(nodes, edges);
             r.record.phases.push(Phase {
                 arch,
                 start_ms: now,
@@ -472,4 +480,106 @@ fn topological(parents: &[Vec<usize>]) -> Vec<usize> {
         }
     }
     order
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::Path;
+
+    fn node(id: &str) -> RecordNode {
+        RecordNode {
+            id: id.to_string(),
+            repo: id.to_string(),
+            tags: Vec::new(),
+            arch: "amd64".to_string(),
+            builder: "buildkit".to_string(),
+            key: String::new(),
+            outcome: NodeOutcome::Planned,
+            reason: None,
+            lane: None,
+            ready_ms: None,
+            started_ms: None,
+            finished_ms: None,
+            decided_ms: None,
+            log: None,
+            retries: 0,
+        }
+    }
+
+    /// Two phases: lanes are reused as builds end, ready times follow parents, nodes that
+    /// never ran get the time they were decided, and indexes stay per phase.
+    #[test]
+    fn recorder_fills_lanes_times_and_outcomes() {
+        let rec = RunRecorder::new("keg build".to_string(), 2);
+        // a -> b, a -> c (b fails), c -> d; e cached; b -> f skipped.
+        rec.phase_of(
+            ["a", "b", "c", "d", "e", "f"].map(node).to_vec(),
+            vec![(0, 1), (0, 2), (2, 3), (1, 5)],
+        );
+        rec.started(0, Path::new("/logs/a.log"));
+        rec.finished(0);
+        rec.started(1, Path::new("/logs/b.log"));
+        rec.started(2, Path::new("/logs/c.log"));
+        rec.finished(1);
+        rec.started(3, Path::new("/logs/d.log"));
+        rec.finished(2);
+        rec.finished(3);
+        rec.outcomes(&[
+            Outcome::Built(Default::default()),
+            Outcome::Failed("boom".into()),
+            Outcome::Built(Default::default()),
+            Outcome::Built(Default::default()),
+            Outcome::Cached,
+            Outcome::Skipped("depends on b, which failed".into()),
+        ]);
+        let mut second = node("a2");
+        second.arch = "arm64v8".to_string();
+        rec.phase_of(vec![second], Vec::new());
+        rec.outcomes(&[Outcome::NotStarted]);
+        let r = rec.record();
+        let lanes: Vec<Option<usize>> = r.nodes.iter().map(|n| n.lane).collect();
+        assert_eq!(
+            lanes,
+            [Some(0), Some(0), Some(1), Some(0), None, None, None]
+        );
+        let outcomes: Vec<NodeOutcome> = r.nodes.iter().map(|n| n.outcome).collect();
+        use NodeOutcome::*;
+        assert_eq!(
+            outcomes,
+            [Built, Failed, Built, Built, Cached, Skipped, NotStarted]
+        );
+        let (a, b, c, d) = (&r.nodes[0], &r.nodes[1], &r.nodes[2], &r.nodes[3]);
+        assert_eq!(b.ready_ms, a.finished_ms);
+        assert_eq!(c.ready_ms, a.finished_ms);
+        assert_eq!(d.ready_ms, c.finished_ms.min(d.started_ms));
+        assert_eq!(r.nodes[5].decided_ms, b.finished_ms);
+        assert_eq!(
+            r.nodes[5].reason.as_deref(),
+            Some("depends on b, which failed")
+        );
+        assert_eq!(r.nodes[4].decided_ms, Some(r.phases[0].start_ms));
+        assert_eq!(b.log.as_deref(), Some("/logs/b.log"));
+        assert_eq!(r.edges, [(0, 1), (0, 2), (2, 3), (1, 5)]);
+        assert_eq!(
+            r.phases.iter().map(|p| p.arch.as_str()).collect::<Vec<_>>(),
+            ["amd64", "arm64v8"]
+        );
+        assert!(r.phases[0].end_ms <= r.phases[1].start_ms);
+        assert!(r.nodes.iter().all(|n| n.started_ms <= n.finished_ms));
+    }
+
+    #[test]
+    fn critical_path_of_a_plan_counts_nodes_to_build() {
+        let mut r = RunRecord::new(RunKind::Plan, "keg plan".to_string(), 0);
+        let mut cached = node("b");
+        cached.outcome = NodeOutcome::Cached;
+        r.add_nodes(
+            vec![node("a"), cached, node("c"), node("d"), node("e")],
+            vec![(0, 1), (1, 2), (0, 3)],
+        );
+        assert_eq!(r.critical_path(), (vec![0, 1, 2], 2));
+        let empty = RunRecord::new(RunKind::Plan, "keg plan".to_string(), 0);
+        assert_eq!(empty.critical_path(), (Vec::new(), 0));
+    }
 }

@@ -196,8 +196,8 @@ pub fn synthetic(n: usize, jobs: usize) -> RunRecord {
     }
     let start = 1_500;
     let mut lanes = vec![start; jobs];
-    for i in 0..n {
-        let ready = parents[i]
+    for (i, parents) in parents.iter().enumerate() {
+        let ready = parents
             .iter()
             .map(|&p| {
                 r.nodes[p]
@@ -207,7 +207,7 @@ pub fn synthetic(n: usize, jobs: usize) -> RunRecord {
             })
             .max()
             .unwrap_or(start);
-        let doomed = parents[i].iter().any(|&p| {
+        let doomed = parents.iter().any(|&p| {
             matches!(
                 r.nodes[p].outcome,
                 NodeOutcome::Failed | NodeOutcome::Skipped
@@ -416,4 +416,28 @@ fn build_report_of_the_bundled_library() {
             record.nodes[c].id
         );
     }
+}
+
+/// Saves a screenshot of the page $KEG_SCREENSHOT_HTML to $KEG_SCREENSHOT_PNG, the viewport
+/// $KEG_SCREENSHOT_SIZE (`1400x1000`) wide and, with KEG_SCREENSHOT_FULL=1, the whole page
+/// tall (scripts/report-screenshot). Fails on console problems, as the tests above.
+#[test]
+#[ignore = "takes a screenshot; scripts/report-screenshot runs it"]
+fn screenshot() {
+    let html = std::env::var("KEG_SCREENSHOT_HTML").expect("KEG_SCREENSHOT_HTML");
+    let png = std::env::var("KEG_SCREENSHOT_PNG").expect("KEG_SCREENSHOT_PNG");
+    let size = std::env::var("KEG_SCREENSHOT_SIZE").unwrap_or_else(|_| "1400x1000".into());
+    let (w, h) = size
+        .split_once('x')
+        .and_then(|(w, h)| Some((w.parse().ok()?, h.parse().ok()?)))
+        .expect("KEG_SCREENSHOT_SIZE: WIDTHxHEIGHT");
+    let full = std::env::var("KEG_SCREENSHOT_FULL").is_ok_and(|v| v == "1");
+    let mut b = Browser::start();
+    let page = b.open(&url(Path::new(&html)), w, h);
+    if let Ok(script) = std::env::var("KEG_SCREENSHOT_SCRIPT") {
+        b.eval(&page, &script);
+    }
+    let shot = b.screenshot(&page, full);
+    std::fs::write(&png, shot).expect("write the screenshot");
+    assert_eq!(b.problems(), Vec::<String>::new());
 }
