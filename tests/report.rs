@@ -15,25 +15,19 @@ use std::path::Path;
 use std::process::Command;
 
 use browser::Browser;
-use keg::record::{NodeOutcome, Phase, RecordNode, RunKind, RunRecord};
+use browser::sample::synthetic;
+use keg::record::{NodeOutcome, RunRecord};
 
 /// The page's colours for nodes to build and built nodes (src/html.rs).
 const PLANNED: (u8, u8, u8) = (0x4c, 0x6e, 0xf5);
 const BUILT: (u8, u8, u8) = (0x2f, 0x9e, 0x44);
-
-fn url(path: &Path) -> String {
-    format!(
-        "file://{}",
-        path.canonicalize().expect("report path").display()
-    )
-}
 
 /// What a test checks of every page: it rendered all `nodes`, its script ran, nothing was
 /// logged or requested, and its screenshot is far from blank. Returns the browser and page.
 /// `colour`: one the page must show (the stroke of its most common result).
 fn check_page(path: &Path, nodes: usize, colour: (u8, u8, u8)) -> (Browser, browser::Page) {
     let mut b = Browser::start();
-    let page = b.open(&url(path), 1400, 1000);
+    let page = b.open(&browser::file_url(path), 1400, 1000);
     assert_eq!(
         b.eval(&page, "document.documentElement.getAttribute('data-ready')"),
         nodes.to_string(),
@@ -140,119 +134,6 @@ fn plan_report_of_the_bundled_library() {
     );
 }
 
-/// A build of `n` nodes shaped like a nightly run of a large library: a few bases with many
-/// children, chains, singletons; failures and the nodes they skip, cache hits, waits for a
-/// builder. Deterministic.
-pub fn synthetic(n: usize, jobs: usize) -> RunRecord {
-    let mut r = RunRecord::new(
-        RunKind::Build,
-        format!("keg build --all --jobs {jobs}"),
-        jobs,
-    );
-    r.started_at = "2026-12-01T02:00:00Z".into();
-    let mut seed = 7u64;
-    let mut rand = move |m: u64| {
-        seed = seed
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        (seed >> 33) % m.max(1)
-    };
-    let repos = [
-        "alpine", "debian", "ubuntu", "python", "node", "golang", "php", "ruby", "postgres",
-        "redis", "nginx", "httpd", "openjdk", "rust", "mysql", "mongo",
-    ];
-    for i in 0..n {
-        let repo = repos[i % repos.len()];
-        let id = format!("{repo}:{}.{}-v{i}@amd64", 1 + i / 40, i % 7);
-        r.nodes.push(RecordNode {
-            id: id.clone(),
-            repo: repo.into(),
-            tags: vec![format!("{}.{}-v{i}", 1 + i / 40, i % 7)],
-            arch: "amd64".into(),
-            builder: if i % 5 == 0 { "classic" } else { "buildkit" }.into(),
-            key: format!("{i:064x}"),
-            outcome: NodeOutcome::Planned,
-            reason: None,
-            lane: None,
-            ready_ms: None,
-            started_ms: None,
-            finished_ms: None,
-            decided_ms: None,
-            log: Some(format!("/var/cache/keg/logs/20261201T020000Z/{id}.log")),
-            retries: 0,
-        });
-    }
-    for i in 1..n {
-        let k = rand(10);
-        if k < 3 && i > 3 {
-            r.edges.push((rand(3) as usize, i));
-        } else if k < 6 && i > 10 {
-            r.edges.push((i - 1 - rand(8) as usize, i));
-        }
-    }
-    let mut parents = vec![Vec::new(); n];
-    for &(p, c) in &r.edges {
-        parents[c].push(p);
-    }
-    let start = 1_500;
-    let mut lanes = vec![start; jobs];
-    for (i, parents) in parents.iter().enumerate() {
-        let ready = parents
-            .iter()
-            .map(|&p| {
-                r.nodes[p]
-                    .finished_ms
-                    .or(r.nodes[p].decided_ms)
-                    .unwrap_or(start)
-            })
-            .max()
-            .unwrap_or(start);
-        let doomed = parents.iter().any(|&p| {
-            matches!(
-                r.nodes[p].outcome,
-                NodeOutcome::Failed | NodeOutcome::Skipped
-            )
-        });
-        let roll = rand(100);
-        let node = &mut r.nodes[i];
-        if doomed {
-            node.outcome = NodeOutcome::Skipped;
-            node.reason = Some("depends on a node that failed".into());
-            node.decided_ms = Some(ready);
-            node.log = None;
-        } else if roll < 35 {
-            node.outcome = NodeOutcome::Cached;
-            node.decided_ms = Some(start);
-            node.log = None;
-        } else {
-            let lane = (0..jobs).min_by_key(|&l| lanes[l]).unwrap_or(0);
-            let began = lanes[lane].max(ready);
-            let took = 2_000 + rand(60_000) + if rand(12) == 0 { 180_000 } else { 0 };
-            node.lane = Some(lane);
-            node.ready_ms = Some(ready);
-            node.started_ms = Some(began);
-            node.finished_ms = Some(began + took);
-            lanes[lane] = began + took;
-            if roll > 96 {
-                node.outcome = NodeOutcome::Failed;
-                node.reason = Some(
-                    "docker build failed: exit status 1 (RUN make returned a non-zero code: 2)"
-                        .into(),
-                );
-            } else {
-                node.outcome = NodeOutcome::Built;
-            }
-        }
-    }
-    r.duration_ms = lanes.iter().copied().max().unwrap_or(0) + 800;
-    r.phases = vec![Phase {
-        arch: "amd64".into(),
-        start_ms: start,
-        end_ms: r.duration_ms,
-    }];
-    r
-}
-
 /// Hundreds of nodes: the page stays readable (no overlaps, labels fit) and its script
 /// selects, filters and searches.
 #[test]
@@ -309,19 +190,6 @@ fn report_of_hundreds_of_nodes() {
     );
     assert_eq!(found, 1);
     assert_eq!(b.problems(), Vec::<String>::new());
-}
-
-/// Writes a sample page of $KEG_SAMPLE_NODES (300) nodes to $KEG_SAMPLE_REPORT, for people to
-/// look at (scripts/report-screenshot).
-#[test]
-#[ignore = "writes a sample page; scripts/report-screenshot runs it"]
-fn write_sample_report() {
-    let path = std::env::var("KEG_SAMPLE_REPORT").unwrap_or_else(|_| "sample.html".into());
-    let n = std::env::var("KEG_SAMPLE_NODES")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(300);
-    keg::html::write(Path::new(&path), &synthetic(n, 6)).expect("write");
 }
 
 fn docker(args: &[&str]) -> String {
@@ -416,28 +284,4 @@ fn build_report_of_the_bundled_library() {
             record.nodes[c].id
         );
     }
-}
-
-/// Saves a screenshot of the page $KEG_SCREENSHOT_HTML to $KEG_SCREENSHOT_PNG, the viewport
-/// $KEG_SCREENSHOT_SIZE (`1400x1000`) wide and, with KEG_SCREENSHOT_FULL=1, the whole page
-/// tall (scripts/report-screenshot). Fails on console problems, as the tests above.
-#[test]
-#[ignore = "takes a screenshot; scripts/report-screenshot runs it"]
-fn screenshot() {
-    let html = std::env::var("KEG_SCREENSHOT_HTML").expect("KEG_SCREENSHOT_HTML");
-    let png = std::env::var("KEG_SCREENSHOT_PNG").expect("KEG_SCREENSHOT_PNG");
-    let size = std::env::var("KEG_SCREENSHOT_SIZE").unwrap_or_else(|_| "1400x1000".into());
-    let (w, h) = size
-        .split_once('x')
-        .and_then(|(w, h)| Some((w.parse().ok()?, h.parse().ok()?)))
-        .expect("KEG_SCREENSHOT_SIZE: WIDTHxHEIGHT");
-    let full = std::env::var("KEG_SCREENSHOT_FULL").is_ok_and(|v| v == "1");
-    let mut b = Browser::start();
-    let page = b.open(&url(Path::new(&html)), w, h);
-    if let Ok(script) = std::env::var("KEG_SCREENSHOT_SCRIPT") {
-        b.eval(&page, &script);
-    }
-    let shot = b.screenshot(&page, full);
-    std::fs::write(&png, shot).expect("write the screenshot");
-    assert_eq!(b.problems(), Vec::<String>::new());
 }

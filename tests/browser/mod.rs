@@ -6,6 +6,8 @@
 
 #![allow(dead_code)]
 
+pub mod sample;
+
 use std::io::{BufRead, BufReader, Write};
 use std::os::fd::AsRawFd;
 use std::os::unix::process::CommandExt;
@@ -14,6 +16,14 @@ use std::sync::mpsc::{Receiver, RecvTimeoutError, channel};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
+
+/// `file://` URL of a local file.
+pub fn file_url(path: &std::path::Path) -> String {
+    format!(
+        "file://{}",
+        path.canonicalize().expect("an existing file").display()
+    )
+}
 
 const TIMEOUT: Duration = Duration::from_secs(60);
 
