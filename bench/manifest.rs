@@ -18,7 +18,7 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use keg::cli::Config;
+use keg::config::Config;
 use keg::query::{self, ListOptions};
 
 fn main() {

@@ -545,6 +545,12 @@ fn tooltip(node: &crate::record::RecordNode, name: &str) -> String {
     if let Some(reason) = &node.reason {
         let _ = write!(t, "\n{}", reason);
     }
+    if let Some(push) = &node.push_error {
+        let _ = write!(t, "\npush failed: {push}");
+    }
+    if node.ancestor {
+        t.push_str("\n(an ancestor of the selection)");
+    }
     t
 }
 
@@ -598,10 +604,21 @@ fn timeline(ctx: &Ctx<'_>, page: &mut String) {
         .max()
         .map_or(0, |l| l + 1);
     let cached: Vec<usize> = (0..r.nodes.len())
-        .filter(|&i| r.nodes[i].outcome == NodeOutcome::Cached)
+        .filter(|&i| {
+            matches!(
+                r.nodes[i].outcome,
+                NodeOutcome::Cached | NodeOutcome::Unneeded
+            )
+        })
         .collect();
     let unrun: Vec<usize> = (0..r.nodes.len())
-        .filter(|&i| r.nodes[i].started_ms.is_none() && r.nodes[i].outcome != NodeOutcome::Cached)
+        .filter(|&i| {
+            r.nodes[i].started_ms.is_none()
+                && !matches!(
+                    r.nodes[i].outcome,
+                    NodeOutcome::Cached | NodeOutcome::Unneeded
+                )
+        })
         .collect();
     let rows = lanes + usize::from(!cached.is_empty()) + usize::from(!unrun.is_empty());
     let top = 22.0;
@@ -743,7 +760,15 @@ fn timeline(ctx: &Ctx<'_>, page: &mut String) {
         }
     };
     if !cached.is_empty() {
-        marks("cached", &cached, row, page);
+        let unneeded = cached
+            .iter()
+            .any(|&i| r.nodes[i].outcome == NodeOutcome::Unneeded);
+        let label = if unneeded {
+            "cached, unneeded"
+        } else {
+            "cached"
+        };
+        marks(label, &cached, row, page);
         row += 1;
     }
     if !unrun.is_empty() {
@@ -819,6 +844,15 @@ fn table(ctx: &Ctx<'_>, page: &mut String) {
                 .as_ref()
                 .map(|reason| format!("<div class=\"reason\">{}</div>", esc(reason)))
                 .unwrap_or_default()
+                + &n.push_error
+                    .as_ref()
+                    .map(|e| format!("<div class=\"reason push\">push failed: {}</div>", esc(e)))
+                    .unwrap_or_default()
+                + if n.ancestor {
+                    "<span class=\"anc\" title=\"not selected: built for its children\">ancestor</span>"
+                } else {
+                    ""
+                }
         );
         if build {
             let lane = n.lane.map_or(String::new(), |l| (l + 1).to_string());
@@ -953,7 +987,7 @@ pub fn esc(text: &str) -> String {
 }
 
 const CSS: &str = r##"
-:root{--built:#2f9e44;--built-bg:#d3f9d8;--cached:#1c7ed6;--cached-bg:#e7f5ff;--failed:#e03131;--failed-bg:#ffe3e3;--skipped:#f08c00;--skipped-bg:#fff4e6;--notstarted:#868e96;--notstarted-bg:#f1f3f5;--planned:#4c6ef5;--planned-bg:#edf2ff;--blocked:#c92a2a;--blocked-bg:#fff5f5;--crit:#e8590c;--ink:#212529;--muted:#6c757d;--line:#dee2e6;--bg:#fff;--panel:#f8f9fa}
+:root{--built:#2f9e44;--built-bg:#d3f9d8;--cached:#1c7ed6;--cached-bg:#e7f5ff;--failed:#e03131;--failed-bg:#ffe3e3;--skipped:#f08c00;--skipped-bg:#fff4e6;--notstarted:#868e96;--notstarted-bg:#f1f3f5;--pulled:#0c8599;--pulled-bg:#e3fafc;--unneeded:#adb5bd;--unneeded-bg:#f8f9fa;--planned:#4c6ef5;--planned-bg:#edf2ff;--blocked:#c92a2a;--blocked-bg:#fff5f5;--crit:#e8590c;--ink:#212529;--muted:#6c757d;--line:#dee2e6;--bg:#fff;--panel:#f8f9fa}
 *{box-sizing:border-box}
 body{margin:0;font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,"DejaVu Sans",sans-serif;color:var(--ink);background:var(--bg)}
 header{padding:18px 28px 4px;background:var(--panel)}
@@ -975,7 +1009,7 @@ h2{font-size:17px;margin:6px 0 8px}h2 small{font-weight:400;color:var(--muted);f
 .sw{display:inline-block;width:14px;height:12px;border-radius:3px;border:2px solid var(--c);background:var(--cb)}
 .sw.critline{border:none;height:4px;background:var(--crit);border-radius:2px}
 .sw.wait{border:1px solid #adb5bd;background:repeating-linear-gradient(45deg,#e9ecef 0 3px,#ced4da 3px 5px)}
-.built{--c:var(--built);--cb:var(--built-bg)}.cached{--c:var(--cached);--cb:var(--cached-bg)}.failed{--c:var(--failed);--cb:var(--failed-bg)}.skipped{--c:var(--skipped);--cb:var(--skipped-bg)}.notstarted{--c:var(--notstarted);--cb:var(--notstarted-bg)}.planned{--c:var(--planned);--cb:var(--planned-bg)}.blocked{--c:var(--blocked);--cb:var(--blocked-bg)}
+.built{--c:var(--built);--cb:var(--built-bg)}.cached{--c:var(--cached);--cb:var(--cached-bg)}.failed{--c:var(--failed);--cb:var(--failed-bg)}.skipped{--c:var(--skipped);--cb:var(--skipped-bg)}.notstarted{--c:var(--notstarted);--cb:var(--notstarted-bg)}.planned{--c:var(--planned);--cb:var(--planned-bg)}.pulled{--c:var(--pulled);--cb:var(--pulled-bg)}.unneeded{--c:var(--unneeded);--cb:var(--unneeded-bg)}.blocked{--c:var(--blocked);--cb:var(--blocked-bg)}
 .scroll{overflow:auto;max-width:100%;border:1px solid var(--line);border-radius:8px;background:#fff}
 #graph .scroll{max-height:78vh}#gantt{display:block;max-width:100%;height:auto}
 svg text{font:12px system-ui,-apple-system,"Segoe UI",Roboto,"DejaVu Sans",sans-serif;fill:var(--ink)}
@@ -1003,6 +1037,7 @@ td{padding:4px 10px;border-bottom:1px solid #f1f3f5;vertical-align:top}
 td.id{white-space:nowrap}td.id a{color:var(--ink);text-decoration:none;font-weight:550}td.id a:hover{text-decoration:underline}
 .num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
 .pill{display:inline-block;padding:0 8px;border-radius:999px;font-size:12px;background:var(--cb);color:var(--c);border:1px solid var(--c);white-space:nowrap}
+.reason.push{color:var(--failed)}.anc{font-size:11px;color:var(--muted);margin-left:6px;border:1px solid var(--line);border-radius:4px;padding:0 4px}
 .cp{display:inline-block;width:8px;height:8px;border-radius:50%;background:var(--crit);margin-left:7px;vertical-align:1px}
 .reason{color:var(--muted);font-size:12px;max-width:520px;white-space:pre-wrap;overflow-wrap:anywhere}
 td.wf{width:38%;min-width:260px}.track{position:relative;height:14px;background:#f8f9fa;border-radius:3px;margin-top:3px}
@@ -1185,6 +1220,8 @@ mod tests {
             decided_ms: None,
             log: times.map(|_| format!("/tmp/logs/{id} x.log")),
             retries: 0,
+            push_error: None,
+            ancestor: false,
         }
     }
 

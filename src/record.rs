@@ -18,7 +18,7 @@ use std::time::Instant;
 use serde::{Deserialize, Serialize};
 
 use crate::plan::Plan;
-use crate::report::Outcome;
+use crate::report::{Outcome, Row};
 
 /// The record format's version (embedded in the page as JSON).
 pub const RECORD_VERSION: u32 = 1;
@@ -88,6 +88,12 @@ pub struct RecordNode {
     pub log: Option<String>,
     /// Attempts beyond the first (transient faults).
     pub retries: u32,
+    /// Why pushing its tags failed (`build --push`; the node itself may be fine).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub push_error: Option<String>,
+    /// Not selected: in the run as an ancestor of what was.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub ancestor: bool,
 }
 
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
@@ -98,8 +104,12 @@ pub enum NodeOutcome {
     /// In a plan: cannot be built (e.g. a FROM using an ARG without a default).
     Blocked,
     Built,
+    /// Pulled from the registry cache by its key instead of built.
+    Pulled,
     /// Already built (its cache tag exists); in a plan: up to date.
     Cached,
+    /// An ancestor of the selection that nothing to build needed.
+    Unneeded,
     Failed,
     Skipped,
     NotStarted,
@@ -111,7 +121,9 @@ impl NodeOutcome {
             NodeOutcome::Planned => "to build",
             NodeOutcome::Blocked => "blocked",
             NodeOutcome::Built => "built",
+            NodeOutcome::Pulled => "pulled",
             NodeOutcome::Cached => "cached",
+            NodeOutcome::Unneeded => "unneeded",
             NodeOutcome::Failed => "failed",
             NodeOutcome::Skipped => "skipped",
             NodeOutcome::NotStarted => "not started",
@@ -124,16 +136,20 @@ impl NodeOutcome {
             NodeOutcome::Planned => "planned",
             NodeOutcome::Blocked => "blocked",
             NodeOutcome::Built => "built",
+            NodeOutcome::Pulled => "pulled",
             NodeOutcome::Cached => "cached",
+            NodeOutcome::Unneeded => "unneeded",
             NodeOutcome::Failed => "failed",
             NodeOutcome::Skipped => "skipped",
             NodeOutcome::NotStarted => "notstarted",
         }
     }
 
-    pub const ALL: [NodeOutcome; 7] = [
+    pub const ALL: [NodeOutcome; 9] = [
         NodeOutcome::Built,
+        NodeOutcome::Pulled,
         NodeOutcome::Cached,
+        NodeOutcome::Unneeded,
         NodeOutcome::Failed,
         NodeOutcome::Skipped,
         NodeOutcome::NotStarted,
@@ -165,6 +181,8 @@ impl RecordNode {
             decided_ms: None,
             log: None,
             retries: 0,
+            push_error: None,
+            ancestor: !node.selected,
         }
     }
 
@@ -391,7 +409,7 @@ impl RunRecorder {
 
     /// How each node of the current phase ended; closes the phase. Ready times and the
     /// times of nodes that never ran are derived from their parents' ends.
-    pub fn outcomes(&self, outcomes: &[Outcome]) {
+    pub fn outcomes(&self, rows: &[Row]) {
         let now = self.now();
         self.with(|r| {
             let offset = r.offset;
@@ -399,20 +417,25 @@ impl RunRecorder {
             if let Some(phase) = r.record.phases.last_mut() {
                 phase.end_ms = now;
             }
-            for (i, outcome) in outcomes.iter().enumerate() {
+            for (i, row) in rows.iter().enumerate() {
                 let Some(n) = r.record.nodes.get_mut(offset + i) else {
                     continue;
                 };
-                let (kind, reason) = match outcome {
+                let (kind, reason) = match &row.outcome {
                     Outcome::Built(_) => (NodeOutcome::Built, None),
+                    Outcome::Pulled(_) => (NodeOutcome::Pulled, None),
                     Outcome::Cached => (NodeOutcome::Cached, None),
-                    Outcome::Failed(reason) => (NodeOutcome::Failed, Some(reason.clone())),
+                    Outcome::Unneeded => (NodeOutcome::Unneeded, None),
+                    Outcome::Failed { reason, .. } => (NodeOutcome::Failed, Some(reason.clone())),
                     Outcome::Skipped(reason) => (NodeOutcome::Skipped, Some(reason.clone())),
                     Outcome::NotStarted => (NodeOutcome::NotStarted, None),
                 };
                 n.outcome = kind;
                 n.reason = reason;
+                n.push_error = row.push_error.clone();
+                n.ancestor = row.ancestor;
             }
+            let outcomes = rows;
             // Parents first: a node is ready when its last parent finished (or was decided).
             let mut parents: Vec<Vec<usize>> = vec![Vec::new(); outcomes.len()];
             for &(p, c) in &r.record.edges {
@@ -504,6 +527,8 @@ mod tests {
             decided_ms: None,
             log: None,
             retries: 0,
+            push_error: None,
+            ancestor: false,
         }
     }
 
@@ -525,18 +550,25 @@ mod tests {
         rec.started(3, Path::new("/logs/d.log"));
         rec.finished(2);
         rec.finished(3);
-        rec.outcomes(&[
-            Outcome::Built(Default::default()),
-            Outcome::Failed("boom".into()),
-            Outcome::Built(Default::default()),
-            Outcome::Built(Default::default()),
-            Outcome::Cached,
-            Outcome::Skipped("depends on b, which failed".into()),
-        ]);
+        let row = |outcome| Row {
+            outcome,
+            ancestor: false,
+            push_error: None,
+        };
+        let mut rows = vec![
+            row(Outcome::Built(Default::default())),
+            row(Outcome::failed("boom")),
+            row(Outcome::Pulled(Default::default())),
+            row(Outcome::Built(Default::default())),
+            row(Outcome::Cached),
+            row(Outcome::Skipped("depends on b, which failed".into())),
+        ];
+        rows[4].push_error = Some("registry down".into());
+        rec.outcomes(&rows);
         let mut second = node("a2");
         second.arch = "arm64v8".to_string();
         rec.phase_of(vec![second], Vec::new());
-        rec.outcomes(&[Outcome::NotStarted]);
+        rec.outcomes(&[row(Outcome::NotStarted)]);
         let r = rec.record();
         let lanes: Vec<Option<usize>> = r.nodes.iter().map(|n| n.lane).collect();
         assert_eq!(
@@ -547,8 +579,9 @@ mod tests {
         use NodeOutcome::*;
         assert_eq!(
             outcomes,
-            [Built, Failed, Built, Built, Cached, Skipped, NotStarted]
+            [Built, Failed, Pulled, Built, Cached, Skipped, NotStarted]
         );
+        assert_eq!(r.nodes[4].push_error.as_deref(), Some("registry down"));
         let (a, b, c, d) = (&r.nodes[0], &r.nodes[1], &r.nodes[2], &r.nodes[3]);
         assert_eq!(b.ready_ms, a.finished_ms);
         assert_eq!(c.ready_ms, a.finished_ms);

@@ -100,11 +100,15 @@ fn plan_report_of_the_bundled_library() {
     let test = common::Test::new();
     let root = env!("CARGO_MANIFEST_DIR");
     let path = test.path().join("plan.html");
+    // A cache repository of its own: with an engine, no node is already built.
+    let cache_repo = format!("{}/cache", common::unique("kr", "plan"));
     let run = test.run(&[
         "--library",
         &format!("{root}/library"),
         "plan",
         "--all",
+        "--cache-repo",
+        &cache_repo,
         "--report",
         path.to_str().expect("utf-8"),
     ]);

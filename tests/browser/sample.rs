@@ -42,6 +42,8 @@ pub fn synthetic(n: usize, jobs: usize) -> RunRecord {
             decided_ms: None,
             log: Some(format!("/var/cache/keg/logs/20261201T020000Z/{id}.log")),
             retries: 0,
+            push_error: None,
+            ancestor: false,
         });
     }
     for i in 1..n {
