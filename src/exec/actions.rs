@@ -30,6 +30,9 @@ pub enum Action {
     Build,
     /// `Builder: oci-import`: loaded from the layout in git.
     Import,
+    /// Another node of the run has the same key (the same content): that one makes the
+    /// image, this one only gets its names.
+    Twin(usize),
     /// It cannot be built: why.
     Fail(String),
 }
@@ -40,12 +43,16 @@ impl Action {
         match self {
             Action::Pull => "pull",
             Action::Import => "import",
+            Action::Twin(_) => "tag",
             _ => "build",
         }
     }
 
     pub fn runs(&self) -> bool {
-        matches!(self, Action::Pull | Action::Build | Action::Import)
+        matches!(
+            self,
+            Action::Pull | Action::Build | Action::Import | Action::Twin(_)
+        )
     }
 }
 
@@ -159,6 +166,19 @@ pub fn decide(
             .collect();
         if !missing.is_empty() {
             return Err(Error::MissingAncestors { missing });
+        }
+    }
+
+    // Nodes with the same key: the first makes the image, the others wait for it.
+    let mut first: HashMap<&str, usize> = HashMap::new();
+    for i in plan.order_indexes() {
+        if matches!(actions[i], Action::Build | Action::Import | Action::Pull) {
+            match first.get(plan.nodes[i].key.as_str()) {
+                Some(&twin) => actions[i] = Action::Twin(twin),
+                None => {
+                    first.insert(&plan.nodes[i].key, i);
+                }
+            }
         }
     }
 

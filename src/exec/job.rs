@@ -62,6 +62,7 @@ pub fn run(i: usize, node: &Node, action: &Action, shared: &Shared<'_>, events: 
     let result = match action {
         Action::Pull => pull(node, shared, &log),
         Action::Import => import(node, shared, &log),
+        Action::Twin(_) => twin(node, shared, &log),
         _ => build(i, node, shared, &log, events),
     };
     let elapsed = start.elapsed();
@@ -70,7 +71,12 @@ pub fn run(i: usize, node: &Node, action: &Action, shared: &Shared<'_>, events: 
             node: i,
             elapsed,
             pulled: *action == Action::Pull,
-            pushed: push(node, shared, &log, *action != Action::Pull),
+            pushed: push(
+                node,
+                shared,
+                &log,
+                matches!(action, Action::Build | Action::Import),
+            ),
         },
         Err(reason) => Event::Failed {
             node: i,
@@ -138,12 +144,22 @@ fn pull(node: &Node, shared: &Shared<'_>, log: &Path) -> Result<(), String> {
     let _ = std::fs::write(log, "");
     let pull = docker_command(&["pull", &node.cache_tag]);
     process::run(&pull, Some(log), shared.cancel, Some(TRANSFER_LIMIT))?;
+    name(node, shared, log)
+}
+
+/// A node whose key another node of the run made: only its names.
+fn twin(node: &Node, shared: &Shared<'_>, log: &Path) -> Result<(), String> {
+    let _ = std::fs::write(log, "");
+    name(node, shared, log)
+}
+
+/// Points the node's names at its key's image (holding them does).
+fn name(node: &Node, shared: &Shared<'_>, log: &Path) -> Result<(), String> {
     let own: Vec<(String, String)> = node
         .images
         .iter()
         .map(|name| (name.clone(), node.cache_tag.clone()))
         .collect();
-    // Holding the names points them at the pulled image.
     shared.names.hold(&own, &[], Some(log), shared.cancel)?;
     Ok(())
 }

@@ -75,9 +75,14 @@ pub fn build(session: &Session, repos: &[Repo], options: &BuildOptions) -> Resul
     options.plan.build.features = Engine::features(Some(&engine));
     let early = Reporter::new(Vec::new(), 0);
 
-    let prepared = prepare::prepare(session, repos, &options, &engine, &early)?;
     let registry =
         (options.plan.build.registry_cache || options.publish.is_some()).then(Registry::new);
+    let mut prepared = prepare::plan(session, repos, &options, &engine)?;
+    if options.no_parents {
+        // A missing ancestor is refused before anything changes in the engine.
+        actions::decide(&prepared, registry.as_ref(), &options, &early)?;
+    }
+    prepared.place_parents(session, repos, &options, &engine, &early)?;
     let decided = actions::decide(&prepared, registry.as_ref(), &options, &early)?;
     if options.dry_run {
         return dry_run(
@@ -177,9 +182,16 @@ pub fn build(session: &Session, repos: &[Repo], options: &BuildOptions) -> Resul
     Ok(())
 }
 
-/// The queue's edges, `(dependent, dependency)`.
-fn queue_edges(plan: &Plan) -> Vec<(usize, usize)> {
-    plan.edges().into_iter().map(|(p, c)| (c, p)).collect()
+/// The queue's edges, `(dependent, dependency)`: the plan's, and a twin after the node that
+/// makes its key's image.
+fn queue_edges(plan: &Plan, actions: &[Action]) -> Vec<(usize, usize)> {
+    let mut edges: Vec<(usize, usize)> = plan.edges().into_iter().map(|(p, c)| (c, p)).collect();
+    for (i, action) in actions.iter().enumerate() {
+        if let Action::Twin(first) = action {
+            edges.push((i, *first));
+        }
+    }
+    edges
 }
 
 /// Runs every node that needs it, ready nodes first by critical path, at most `--jobs` at a
@@ -193,7 +205,7 @@ fn drain(
 ) -> Result<Vec<Outcome>, Error> {
     let n = plan.nodes.len();
     let mut queue =
-        DependencyQueue::new(&vec![1; n], &queue_edges(plan)).map_err(|e| Error::Cycle {
+        DependencyQueue::new(&vec![1; n], &queue_edges(plan, actions)).map_err(|e| Error::Cycle {
             cycle: e.to_string(),
         })?;
     let mut outcomes: Vec<Option<Outcome>> = vec![None; n];
@@ -268,10 +280,10 @@ fn drain(
                     if let Some(Err(reason)) = pushed {
                         push_errors[node] = Some(reason);
                     }
-                    let outcome = if pulled {
-                        Outcome::Pulled(elapsed)
-                    } else {
-                        Outcome::Built(elapsed)
+                    let outcome = match actions[node] {
+                        Action::Twin(_) => Outcome::Cached,
+                        _ if pulled => Outcome::Pulled(elapsed),
+                        _ => Outcome::Built(elapsed),
                     };
                     (node, outcome, queue::Outcome::Success)
                 }
@@ -420,6 +432,10 @@ fn dry_run(
                 "pull    {}{ancestor}\n        {}",
                 node.id,
                 pull_display(&node.cache_tag)
+            )),
+            Action::Twin(first) => reporter.line(&format!(
+                "tag     {}{ancestor}: the same key as {}",
+                node.id, plan.nodes[*first].id
             )),
             Action::Build | Action::Import => reporter.line(&format!(
                 "build   {}{ancestor}\n        context: {} at {}:{}\n        {}",
