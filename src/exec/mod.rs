@@ -205,8 +205,10 @@ fn drain(
 ) -> Result<Vec<Outcome>, Error> {
     let n = plan.nodes.len();
     let mut queue =
-        DependencyQueue::new(&vec![1; n], &queue_edges(plan, actions)).map_err(|e| Error::Cycle {
-            cycle: e.to_string(),
+        DependencyQueue::new(&vec![1; n], &queue_edges(plan, actions)).map_err(|e| {
+            Error::Cycle {
+                cycle: e.to_string(),
+            }
         })?;
     let mut outcomes: Vec<Option<Outcome>> = vec![None; n];
     for (i, action) in actions.iter().enumerate() {
