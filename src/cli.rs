@@ -325,6 +325,9 @@ pub enum Command {
         /// Print what each selected node's cache key hashed
         #[arg(long)]
         explain: bool,
+        /// Also write the planned graph as one self-contained HTML page
+        #[arg(long, value_name = "FILE.html")]
+        report: Option<PathBuf>,
         #[command(flatten)]
         build: BuildArgs,
     },
@@ -388,6 +391,10 @@ pub enum Command {
         /// cached), so later shards can pull it; implied by --target-namespace
         #[arg(long)]
         push: bool,
+        /// Write one self-contained HTML page of the run: the graph coloured by result, a
+        /// timeline per builder, durations, the critical path and each log
+        #[arg(long, value_name = "FILE.html")]
+        report: Option<PathBuf>,
         #[command(flatten)]
         target: TargetArgs,
         #[command(flatten)]
@@ -452,6 +459,22 @@ pub enum Command {
         /// Print the parsed model as JSON instead (see docs/manifest.md)
         #[arg(long)]
         json: bool,
+    },
+    /// Print a shell completion script (see the README for where to put it)
+    Completions {
+        /// The shell
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+        /// A script that asks keg on every TAB, so repository and `repo:tag` arguments
+        /// complete from the library directory
+        #[arg(long)]
+        dynamic: bool,
+    },
+    /// Print the keg(1) man page (roff), or write every page into a directory
+    Man {
+        /// Write keg.1 and one keg-COMMAND.1 per command into DIR
+        #[arg(long, value_name = "DIR")]
+        dir: Option<PathBuf>,
     },
 }
 

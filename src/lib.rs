@@ -10,6 +10,7 @@
 pub mod arch;
 pub mod builders;
 pub mod cli;
+pub mod complete;
 pub mod config;
 pub mod context;
 pub mod docker;
@@ -17,6 +18,7 @@ pub mod dockerfile;
 pub mod error;
 pub mod exec;
 pub mod git;
+pub mod html;
 pub mod interrupt;
 pub mod library;
 pub mod lineage;
@@ -27,6 +29,7 @@ pub mod plan;
 pub mod process;
 pub mod publish;
 pub mod query;
+pub mod record;
 pub mod registry;
 pub mod report;
 pub mod session;
@@ -46,6 +49,8 @@ use session::Session;
 
 /// Entry point used by `main.rs`: parses flags, runs, prints errors; returns the exit code.
 pub fn main() -> i32 {
+    // A completion request (`KEG_COMPLETE=bash keg -- ...`) is answered and exits here.
+    complete::complete_env();
     let cli = cli::Cli::parse();
     match run(cli) {
         Ok(()) => 0,
@@ -59,6 +64,18 @@ pub fn main() -> i32 {
 
 /// Runs one command.
 pub fn run(cli: cli::Cli) -> Result<(), Error> {
+    // Commands about keg itself need no valid settings.
+    match &cli.command {
+        Command::Completions { shell, dynamic } => {
+            let mut out = std::io::stdout().lock();
+            return complete::completions(*shell, *dynamic, &mut out);
+        }
+        Command::Man { dir } => {
+            let mut out = std::io::stdout().lock();
+            return complete::man(dir.as_deref(), &mut out);
+        }
+        _ => {}
+    }
     let config = cli.global.config()?;
     let mut session = Session::new(config);
     let stdout = std::io::stdout();
@@ -146,6 +163,7 @@ pub fn run(cli: cli::Cli) -> Result<(), Error> {
             dot,
             shard,
             explain,
+            report,
             build,
         } => {
             let repos = load(&session, &repos)?;
@@ -163,6 +181,9 @@ pub fn run(cli: cli::Cli) -> Result<(), Error> {
             let mut plan = plan::make(&session, &repos, &options, images.as_ref())?;
             if let Some((part, parts)) = shard {
                 plan = plan.shard(part, parts);
+            }
+            if let Some(path) = &report {
+                html::write(path, &record::RunRecord::from_plan(&plan, command_line()))?;
             }
             if json {
                 plan.write_json(&mut out)
@@ -191,6 +212,7 @@ pub fn run(cli: cli::Cli) -> Result<(), Error> {
             no_parents,
             timeout,
             push,
+            report,
             target,
             build,
         } => {
@@ -208,7 +230,13 @@ pub fn run(cli: cli::Cli) -> Result<(), Error> {
             } else {
                 None
             };
+            let jobs =
+                jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+            let recorder = report
+                .as_ref()
+                .map(|_| std::sync::Arc::new(record::RunRecorder::new(command_line(), jobs)));
             let options = exec::BuildOptions {
+                recorder: recorder.clone(),
                 publish,
                 plan: plan::PlanOptions {
                     arches,
@@ -217,8 +245,7 @@ pub fn run(cli: cli::Cli) -> Result<(), Error> {
                     build: build.settings()?,
                     engine_platform: None,
                 },
-                jobs: jobs
-                    .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())),
+                jobs,
                 dry_run,
                 fail_fast,
                 pull: pull.into(),
@@ -231,7 +258,13 @@ pub fn run(cli: cli::Cli) -> Result<(), Error> {
                 shard,
             };
             out.flush().map_err(Error::Output)?;
-            exec::build(&session, &repos, &options)?;
+            let result = exec::build(&session, &repos, &options);
+            // The page is written whatever the build's result: failures are what it is for.
+            if let (Some(path), Some(recorder)) = (&report, &recorder) {
+                html::write(path, &recorder.record())?;
+                eprintln!("report: {}", path.display());
+            }
+            result?;
         }
         Command::Tag {
             repos,
@@ -322,6 +355,8 @@ pub fn run(cli: cli::Cli) -> Result<(), Error> {
             )?;
             query::context(&session, &repos[0], sha256, &mut out)?;
         }
+        // Answered above, before the settings.
+        Command::Completions { .. } | Command::Man { .. } => {}
     }
     out.flush().map_err(Error::Output)
 }
@@ -404,6 +439,19 @@ fn filter(args: &cli::LineageArgs) -> Filter {
         apply_constraints: args.apply_constraints,
         arch_filter: args.arch_filter,
     }
+}
+
+/// This run's command line, for report titles (`keg build --all`).
+fn command_line() -> String {
+    let mut words = vec!["keg".to_string()];
+    words.extend(std::env::args().skip(1).map(|a| {
+        if a.is_empty() || a.contains(|c: char| c.is_whitespace() || "'\"$`\\".contains(c)) {
+            format!("'{}'", a.replace('\'', "'\\''"))
+        } else {
+            a
+        }
+    }));
+    words.join(" ")
 }
 
 /// Resolves repository arguments and loads their manifests, printing warnings.

@@ -75,6 +75,8 @@ pub struct BuildOptions {
     pub retries: u32,
     /// `--shard I/N`: only that part of the plan.
     pub shard: Option<(usize, usize)>,
+    /// `--report`: what ran when, for the HTML page (four calls below, marked `recorder`).
+    pub recorder: Option<std::sync::Arc<crate::record::RunRecorder>>,
 }
 
 impl BuildOptions {
@@ -195,6 +197,9 @@ pub fn build(session: &Session, repos: &[Repo], options: &BuildOptions) -> Resul
         run_dir: &run_dir,
         cancel,
     };
+    if let Some(recorder) = &options.recorder {
+        recorder.phase(plan);
+    }
     let to_run = decided.actions.iter().filter(|a| a.runs()).count();
     let mut reporter = Reporter::new(plan.nodes.iter().map(|n| n.id.clone()).collect(), to_run);
     let drained = drain(&decided.actions, &shared, &mut reporter, &mut push_errors)?;
@@ -239,6 +244,9 @@ pub fn build(session: &Session, repos: &[Repo], options: &BuildOptions) -> Resul
             retries: drained.retries[i].clone(),
         })
         .collect();
+    if let Some(recorder) = &options.recorder {
+        recorder.outcomes(&rows);
+    }
     reporter.summary(&rows);
     interrupt::check()?;
     let count = |f: fn(&Row) -> bool| rows.iter().filter(|r| f(r)).count();
@@ -423,6 +431,9 @@ fn drain(
                         if !on.is_empty() {
                             reporter.line(&format!("        {}{on}", node.id));
                         }
+                        if let Some(recorder) = &shared.options.recorder {
+                            recorder.started(w.node, &job::log_path(shared.run_dir, node));
+                        }
                         let (tx, action, i) = (tx.clone(), &actions[w.node], w.node);
                         scope.spawn(move |_| job::run(i, action, m, shared, &tx));
                     }
@@ -493,6 +504,9 @@ fn drain(
             };
             running -= 1;
             seats[member].running -= 1;
+            if let Some(recorder) = &shared.options.recorder {
+                recorder.finished(node);
+            }
             // An infrastructure failure: the member may leave; the node is tried again.
             if let Event::Failed {
                 reason,
