@@ -28,6 +28,7 @@ pub mod session;
 pub mod shard;
 pub mod sources;
 pub mod span;
+pub mod template;
 
 use std::io::Write;
 
