@@ -220,7 +220,7 @@ fn errors_name_line_column_and_problem_as_go() {
         ("{{ template \"nope\" }}", "template: --format:1:12: executing \"--format\" at <{{template \"nope\"}}>: template \"nope\" not defined"),
         ("{{ range .RepoName }}{{ end }}", "template: --format:1:9: executing \"--format\" at <.RepoName>: range can't iterate over x"),
         ("{{ $.Tags \"\" false \"x\" }}", "template: --format:1:19: executing \"--format\" at <\"x\">: can't handle \"x\" for arg of type *manifest.Manifest2822Entry"),
-        ("{{ (index .Entries 0).ClearDefaults .RepoName }}", "template: --format:1:37: executing \"--format\" at <.RepoName>: wrong type for value; expected manifest.Manifest2822Entry; got string"),
+        ("{{ (index .Entries 0).ClearDefaults .RepoName }}", "template: --format:1:36: executing \"--format\" at <.RepoName>: wrong type for value; expected manifest.Manifest2822Entry; got string"),
     ];
     for (template, want) in cases {
         assert_eq!(fail(template), want, "{template}");
