@@ -2,7 +2,10 @@
 //!
 //! Invariant: everything after this module works with checked values; flags and the
 //! bashbrew environment variables (BASHBREW_LIBRARY, BASHBREW_ARCH, BASHBREW_NAMESPACE,
-//! BASHBREW_CONSTRAINTS, BASHBREW_CACHE) mean what they mean in bashbrew.
+//! BASHBREW_CONSTRAINTS, BASHBREW_CACHE, BASHBREW_ARCH_NAMESPACES, BASHBREW_DEBUG,
+//! BASHBREW_CONFIG, BASHBREW_PULL) mean what they mean in bashbrew, every global flag works
+//! before or after the command, and bashbrew's command aliases (`ls`, `offspring`, ...) are
+//! accepted. Values from bashbrew's `--config` flags file are applied by `config_file`.
 
 use std::path::PathBuf;
 
@@ -77,6 +80,23 @@ pub struct GlobalArgs {
         value_name = "URL_PREFIX=LOCAL_URL_OR_PATH"
     )]
     pub git_mirrors: Vec<String>,
+    /// One architecture's namespace, ARCH=NS, e.g. arm64v8=127.0.0.1:5000/arm64v8, for
+    /// tag, push, put-shared, build --push and the archNamespace template function
+    /// (repeatable, or comma-separated)
+    #[arg(
+        long = "arch-namespace",
+        global = true,
+        env = "BASHBREW_ARCH_NAMESPACES",
+        value_delimiter = ',',
+        value_name = "ARCH=NS"
+    )]
+    pub arch_namespaces: Vec<String>,
+    /// Show the docker and git operations as they run (on stderr)
+    #[arg(long, global = true, env = "BASHBREW_DEBUG")]
+    pub debug: bool,
+    /// Where bashbrew's `flags` file of default flags is [default: ~/.config/bashbrew]
+    #[arg(long, global = true, env = "BASHBREW_CONFIG", value_name = "DIR")]
+    pub config: Option<PathBuf>,
 }
 
 /// How builds are made: shared by `plan` (keys, argv) and `build`.
@@ -146,28 +166,20 @@ fn parse_shard(spec: &str) -> Result<(usize, usize), String> {
     crate::shard::parse_shard_spec(spec)
 }
 
-/// Where images are tagged and pushed (`tag`, `push`, `put-shared`, `build --push`).
+/// Where images are tagged and pushed (`tag`, `push`, `put-shared`, `build --push`); the
+/// per-architecture namespaces are the global `--arch-namespace`.
 #[derive(Debug, Args, Clone)]
 pub struct TargetArgs {
     /// The namespace to tag and push into (`NS/repo:tag`) [default: --namespace]
     #[arg(long)]
     pub target_namespace: Option<String>,
-    /// One architecture's namespace, ARCH=NS, e.g. arm64v8=127.0.0.1:5000/arm64v8
-    /// (repeatable; env BASHBREW_ARCH_NAMESPACES, comma-separated)
-    #[arg(
-        long = "arch-namespace",
-        env = "BASHBREW_ARCH_NAMESPACES",
-        value_delimiter = ',',
-        value_name = "ARCH=NS"
-    )]
-    pub arch_namespaces: Vec<String>,
 }
 
 /// Options of the commands that follow parents and children.
 #[derive(Debug, Args)]
 pub struct LineageArgs {
     /// Print each image only once
-    #[arg(long)]
+    #[arg(long, visible_alias = "unique")]
     pub uniq: bool,
     /// Skip entries whose Architectures or Constraints exclude this host
     #[arg(long)]
@@ -191,11 +203,12 @@ pub struct RepoArgs {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// List repositories and tags (like `bashbrew list`)
+    #[command(visible_alias = "ls")]
     List {
         #[command(flatten)]
         repos: RepoArgs,
         /// Only the first tag of each entry
-        #[arg(long)]
+        #[arg(long, visible_alias = "unique")]
         uniq: bool,
         /// Only repository names (or the tags of a `repo:tag` argument)
         #[arg(long = "repos", id = "only_repos")]
@@ -229,6 +242,7 @@ pub enum Command {
         lineage: LineageArgs,
     },
     /// Print the parents of images, recursively (like `bashbrew parents`)
+    #[command(visible_aliases = ["ancestors", "progenitors"])]
     Parents {
         /// Images or repositories: `repo`, `repo:tag`
         #[arg(value_name = "REPO", required = true)]
@@ -241,6 +255,7 @@ pub enum Command {
     },
     /// Print the library's images built on the given images, recursively (like `bashbrew
     /// children`); an argument may be any image reference, e.g. an external base image
+    #[command(visible_aliases = ["offspring", "descendants", "progeny"])]
     Children {
         /// Images or repositories: `repo`, `repo:tag`, or any image reference
         #[arg(value_name = "IMAGE", required = true)]
@@ -298,10 +313,10 @@ pub enum Command {
         #[arg(long, overrides_with = "keep_going")]
         fail_fast: bool,
         /// When to pull external parent images
-        #[arg(long, value_enum, default_value = "missing")]
+        #[arg(long, value_enum, env = "BASHBREW_PULL", default_value = "missing")]
         pull: crate::exec::Pull,
         /// Tag only the first tag of each entry
-        #[arg(long)]
+        #[arg(long, visible_alias = "unique")]
         uniq: bool,
         /// Where every build's full log goes [default: <cache>/logs]
         #[arg(long)]
@@ -321,7 +336,7 @@ pub enum Command {
         #[command(flatten)]
         repos: RepoArgs,
         /// Only the first tag of each entry
-        #[arg(long)]
+        #[arg(long, visible_alias = "unique")]
         uniq: bool,
         /// Print the commands; change nothing
         #[arg(long)]
@@ -337,7 +352,7 @@ pub enum Command {
         #[command(flatten)]
         repos: RepoArgs,
         /// Only the first tag of each entry
-        #[arg(long)]
+        #[arg(long, visible_alias = "unique")]
         uniq: bool,
         /// Print what would be pushed and the commands; change nothing
         #[arg(long)]
@@ -367,13 +382,43 @@ pub enum Command {
         #[command(flatten)]
         target: TargetArgs,
     },
-    /// Print the normalized manifests (like `bashbrew cat`)
+    /// Print the normalized manifests (like `bashbrew cat`), or each repository through a
+    /// Go text/template (`--format`, see docs/compat.md)
     Cat {
         #[command(flatten)]
         repos: RepoArgs,
         /// Print the parsed model as JSON instead (see docs/manifest.md)
+        #[arg(long, conflicts_with_all = ["format", "format_file"])]
+        json: bool,
+        /// Print each repository with this Go text/template (bashbrew's data model)
+        #[arg(long, short = 'f', value_name = "FORMAT")]
+        format: Option<String>,
+        /// Use the contents of FILE for --format (wins over --format)
+        #[arg(long, short = 'F', value_name = "FILE")]
+        format_file: Option<PathBuf>,
+        /// Sort the repositories so that parents come before children
+        #[arg(long)]
+        build_order: bool,
+    },
+    /// Query registries (like `bashbrew remote`)
+    Remote {
+        #[command(subcommand)]
+        command: RemoteCommand,
+    },
+}
+
+/// `remote` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum RemoteCommand {
+    /// Print the architectures of images in their registry, with their manifest digests
+    /// (like `bashbrew remote arches`)
+    Arches {
+        /// Machine-readable JSON instead of text
         #[arg(long)]
         json: bool,
+        /// Image references: `[registry/]repo[:tag][@digest]`
+        #[arg(value_name = "IMAGE", required = true)]
+        images: Vec<String>,
     },
 }
 
@@ -394,6 +439,10 @@ pub struct Config {
     pub no_sort: bool,
     pub cache: PathBuf,
     pub git_mirrors: Vec<crate::git::Mirror>,
+    /// `--arch-namespace` items as given (`ARCH=NS`), parsed where they are used.
+    pub arch_namespaces: Vec<String>,
+    /// `--debug`: docker and git operations are shown as they run.
+    pub debug: bool,
 }
 
 impl Config {
@@ -450,6 +499,8 @@ impl Config {
             no_sort: args.no_sort,
             cache,
             git_mirrors,
+            arch_namespaces: args.arch_namespaces,
+            debug: args.debug,
         })
     }
 

@@ -74,6 +74,15 @@ pub enum Error {
     #[error("interrupted")]
     Interrupted,
 
+    /// A `cat --format` template that does not parse or fails to execute: bashbrew's
+    /// context line, then Go's message (`template: NAME:LINE:COL: ...`).
+    #[error("{context}\n{message}")]
+    Template { context: String, message: String },
+
+    /// `remote arches`: a registry that cannot be reached or answers an error.
+    #[error("{context}: {message}")]
+    Remote { context: String, message: String },
+
     #[error("{failed} failed, {skipped} skipped")]
     BuildFailed { failed: usize, skipped: usize },
 
@@ -89,7 +98,7 @@ impl Error {
     /// The process exit code for this error.
     pub fn exit_code(&self) -> i32 {
         match self {
-            Error::BuildFailed { .. } | Error::PublishFailed { .. } => 1,
+            Error::BuildFailed { .. } | Error::PublishFailed { .. } | Error::Remote { .. } => 1,
             Error::Interrupted => 130,
             _ => 2,
         }

@@ -8,6 +8,7 @@
 //! stages it needs.
 
 pub mod arch;
+pub mod cat;
 pub mod cli;
 pub mod context;
 pub mod dockerfile;
@@ -23,6 +24,7 @@ pub mod plan;
 pub mod publish;
 pub mod query;
 pub mod registry;
+pub mod remote;
 pub mod report;
 pub mod session;
 pub mod shard;
@@ -80,14 +82,46 @@ pub fn run(cli: cli::Cli) -> Result<(), Error> {
             };
             query::list(&session.config, &repos, options, &mut out).map_err(Error::Output)?;
         }
-        Command::Cat { repos, json } => {
-            let repos = load(&session, &repos)?;
-            if json {
-                query::cat_json(&repos, &mut out)
-            } else {
-                query::cat(&repos, &mut out)
+        Command::Cat {
+            repos,
+            json,
+            format,
+            format_file,
+            build_order,
+        } => {
+            // bashbrew reads the template file before loading anything; --format-file wins.
+            let file_path = format_file.as_ref().map(|p| p.to_string_lossy().into_owned());
+            let source = match (&file_path, &format) {
+                (Some(path), _) => Some(cat::Source::File {
+                    path,
+                    text: std::fs::read_to_string(path).map_err(|source| Error::Io {
+                        context: "failed reading --format-file",
+                        path: path.into(),
+                        source,
+                    })?,
+                }),
+                (None, Some(text)) => Some(cat::Source::Format(text)),
+                (None, None) => None,
+            };
+            let mut repos = load(&session, &repos)?;
+            if build_order {
+                repos = lineage::sort_repos(&session, &repos, false)?;
             }
-            .map_err(Error::Output)?;
+            match source {
+                Some(source) => {
+                    let template = cat::parse(&source)?;
+                    cat::cat(&session, &repos, &template, &mut out)?;
+                }
+                None if json => query::cat_json(&repos, &mut out).map_err(Error::Output)?,
+                None => query::cat(&repos, &mut out).map_err(Error::Output)?,
+            }
+        }
+        Command::Remote {
+            command: cli::RemoteCommand::Arches { json, images },
+        } => {
+            out.flush().map_err(Error::Output)?;
+            let registry = registry::Registry::new();
+            remote::arches(&registry, &images, json, &mut out)?;
         }
         Command::Fetch {
             repos,
@@ -323,7 +357,7 @@ fn targets(
     publish::Targets::new(
         args.target_namespace.as_deref(),
         namespace,
-        &args.arch_namespaces,
+        &config.arch_namespaces,
     )
 }
 
