@@ -10,7 +10,9 @@
 pub mod arch;
 pub mod cat;
 pub mod cli;
+pub mod config_file;
 pub mod context;
+pub mod debug;
 pub mod dockerfile;
 pub mod error;
 pub mod exec;
@@ -34,7 +36,7 @@ pub mod template;
 
 use std::io::Write;
 
-use clap::Parser;
+use clap::{CommandFactory, FromArgMatches};
 
 pub use error::Error;
 
@@ -42,9 +44,28 @@ use cli::{Command, RepoArgs};
 use lineage::Filter;
 use session::Session;
 
-/// Entry point used by `main.rs`: parses flags, runs, prints errors; returns the exit code.
+/// Entry point used by `main.rs`: parses flags (and bashbrew's `--config` flags file),
+/// runs, prints errors; returns the exit code.
 pub fn main() -> i32 {
-    let cli = cli::Cli::parse();
+    let matches = cli::Cli::command().get_matches();
+    let mut cli = match cli::Cli::from_arg_matches(&matches) {
+        Ok(cli) => cli,
+        Err(e) => e.exit(),
+    };
+    let dir = config_file::config_dir(cli.global.config.as_deref());
+    let flags = config_file::load(&dir).and_then(|file| match file {
+        Some(file) => {
+            for warning in &file.warnings {
+                eprintln!("{warning}\n");
+            }
+            config_file::apply(&file, &mut cli, &matches)
+        }
+        None => Ok(()),
+    });
+    if let Err(error) = flags {
+        eprintln!("{error}");
+        return error.exit_code();
+    }
     match run(cli) {
         Ok(()) => 0,
         Err(Error::Output(e)) if e.kind() == std::io::ErrorKind::BrokenPipe => 0,
@@ -58,6 +79,9 @@ pub fn main() -> i32 {
 /// Runs one command.
 pub fn run(cli: cli::Cli) -> Result<(), Error> {
     let config = cli::Config::from_args(cli.global)?;
+    if config.debug {
+        debug::enable(&config.cache);
+    }
     let mut session = Session::new(config);
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());

@@ -129,6 +129,12 @@ impl Sources {
             what: format!("{id} ({arch}): {what}"),
             source: Box::new(source),
         };
+        if crate::debug::enabled() && !self.cache.has_commit(&key.commit) {
+            crate::debug::git(format_args!(
+                "fetch {} {} (then {}:, if the commit is refused)",
+                key.url, key.commit, key.fetch_ref
+            ));
+        }
         self.cache
             .ensure_commit(&key.url, &key.fetch_ref, &key.commit)
             .map_err(|e| fail(format!("fetching {} from {}", key.commit, key.url), e))?;
@@ -145,6 +151,7 @@ impl Sources {
             Scan::default()
         } else {
             let path = join_path(&key.directory, &key.file);
+            crate::debug::git(format_args!("show {}:{path}", key.commit));
             let bytes = self
                 .cache
                 .read_file(&key.commit, &path)
