@@ -3,8 +3,9 @@
 //!
 //! Invariants: a source is resolved at most once per run (memoized by what it reads:
 //! URL, commit, directory, file and builder), fetching uses no network when the commit is
-//! already cached, and every failure names the entry (`repo:tag`), the architecture, the
-//! URL, the commit and what git answered.
+//! already cached, a commit fetched by its id still needs its GitFetch to name a ref of the
+//! repository (as bashbrew requires), and every failure names the entry (`repo:tag`), the
+//! architecture, the URL, the commit and what git answered.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -135,9 +136,29 @@ impl Sources {
                 key.url, key.commit, key.fetch_ref
             ));
         }
-        self.cache
+        let fetched = self
+            .cache
             .ensure_commit(&key.url, &key.fetch_ref, &key.commit)
             .map_err(|e| fail(format!("fetching {} from {}", key.commit, key.url), e))?;
+        // As in bashbrew, GitFetch must name a ref of the repository, even when the server
+        // hands out the commit by its id (checked when keg had to fetch it).
+        if fetched == git::Fetched::ById {
+            let what = || format!("fetching {} from {}", key.commit, key.url);
+            let has_ref = self
+                .cache
+                .remote_has_ref(&key.url, &key.fetch_ref)
+                .map_err(|e| fail(what(), e))?;
+            if !has_ref {
+                return Err(fail(
+                    what(),
+                    git::GitError::NoSuchRef {
+                        url: key.url.clone(),
+                        fetch_ref: key.fetch_ref.clone(),
+                        commit: key.commit.clone(),
+                    },
+                ));
+            }
+        }
         let tree = self
             .cache
             .tree_id(&key.commit, &key.directory)
