@@ -44,7 +44,9 @@ impl Source<'_> {
     /// bashbrew's `failed parsing --format "..."` / `--format-file "..."`.
     fn parse_context(&self) -> String {
         match self {
-            Source::Format(text) => format!("failed parsing --format {}", gofmt::quote(text, false)),
+            Source::Format(text) => {
+                format!("failed parsing --format {}", gofmt::quote(text, false))
+            }
             Source::File { path, .. } => {
                 format!("failed parsing --format-file {}", gofmt::quote(path, false))
             }
@@ -170,7 +172,11 @@ impl<'a> Host<'a> for CatHost<'_> {
             froms: source.froms(),
             last_stage: match source.builder {
                 crate::manifest::Builder::OciImport => "scratch".to_string(),
-                _ => source.scan.last_stage_from().unwrap_or_default().to_string(),
+                _ => source
+                    .scan
+                    .last_stage_from()
+                    .unwrap_or_default()
+                    .to_string(),
             },
         })
     }
@@ -190,11 +196,10 @@ impl<'a> Host<'a> for CatHost<'_> {
 
     fn skip_constraints(&self, repo: &RepoData<'a>, entry: &Entry) -> bool {
         match repo.library {
-            Some(library) => {
-                self.notes
-                    .borrow_mut()
-                    .skips(&self.session.config, library, entry)
-            }
+            Some(library) => self
+                .notes
+                .borrow_mut()
+                .skips(&self.session.config, library, entry),
             None => crate::query::skip_reason(&self.session.config, entry).is_some(),
         }
     }
@@ -211,7 +216,10 @@ impl<'a> Host<'a> for CatHost<'_> {
             apply_constraints,
         )
         .map_err(|e| e.to_string())?;
-        let order = sorted.first().map(|r| r.selected.clone()).unwrap_or_default();
+        let order = sorted
+            .first()
+            .map(|r| r.selected.clone())
+            .unwrap_or_default();
         Ok(order
             .into_iter()
             .map(|i| EntryRef::Borrowed(&repo.manifest.entries[i]))

@@ -12,6 +12,7 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 
 use crate::arch;
+use crate::config::Config;
 use crate::error::Error;
 
 #[derive(Debug, Parser)]
@@ -127,7 +128,7 @@ pub struct BuildArgs {
 }
 
 impl BuildArgs {
-    pub fn settings(&self) -> Result<crate::exec::docker::BuildSettings, Error> {
+    pub fn settings(&self) -> Result<crate::docker::BuildSettings, Error> {
         let mut build_args = std::collections::BTreeMap::new();
         for arg in &self.build_args {
             let (k, v) = arg
@@ -142,7 +143,7 @@ impl BuildArgs {
         }
         let cache_repo = self.cache_repo.trim_end_matches('/');
         if cache_repo.is_empty()
-            || cache_repo.contains(':') && !crate::exec::docker::in_registry(cache_repo)
+            || cache_repo.contains(':') && !crate::docker::in_registry(cache_repo)
         {
             return Err(Error::Usage {
                 option: "--cache-repo",
@@ -150,16 +151,49 @@ impl BuildArgs {
                 expected: "expected an image repository without a tag, e.g. keg/cache or 127.0.0.1:5000/keg/cache".to_string(),
             });
         }
-        Ok(crate::exec::docker::BuildSettings {
+        Ok(crate::docker::BuildSettings {
             build_args,
             buildkit_syntax: self.buildkit_syntax.clone().filter(|s| !s.is_empty()),
             cache_from: self.cache_from.clone(),
             cache_to: self.cache_to.clone(),
             build_opts: self.build_opts.clone(),
             builder: self.builder.clone().filter(|b| !b.is_empty()),
-            registry_cache: crate::exec::docker::in_registry(cache_repo),
+            registry_cache: crate::docker::in_registry(cache_repo),
+            features: crate::docker::Features::default(),
         })
     }
+}
+
+/// `90`, `90s`, `30m`, `1h30m`, `250ms`: a duration; 0 means none.
+pub fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
+    let text = text.trim();
+    let bad = || format!("expected a duration such as 90s, 30m or 1h30m, not {text:?}");
+    if text.is_empty() {
+        return Err(bad());
+    }
+    if let Ok(secs) = text.parse::<u64>() {
+        return Ok(std::time::Duration::from_secs(secs));
+    }
+    let mut total = std::time::Duration::ZERO;
+    let mut rest = text;
+    while !rest.is_empty() {
+        let digits = rest.find(|c: char| !c.is_ascii_digit()).ok_or_else(bad)?;
+        let number: u64 = rest[..digits].parse().map_err(|_| bad())?;
+        rest = &rest[digits..];
+        let unit_len = rest
+            .find(|c: char| c.is_ascii_digit())
+            .unwrap_or(rest.len());
+        let unit = match &rest[..unit_len] {
+            "ms" => std::time::Duration::from_millis(number),
+            "s" => std::time::Duration::from_secs(number),
+            "m" => std::time::Duration::from_secs(number * 60),
+            "h" => std::time::Duration::from_secs(number * 3600),
+            _ => return Err(bad()),
+        };
+        total += unit;
+        rest = &rest[unit_len..];
+    }
+    Ok(total)
 }
 
 fn parse_shard(spec: &str) -> Result<(usize, usize), String> {
@@ -173,6 +207,24 @@ pub struct TargetArgs {
     /// The namespace to tag and push into (`NS/repo:tag`) [default: --namespace]
     #[arg(long)]
     pub target_namespace: Option<String>,
+}
+
+/// `--pull`: when external parent images are pulled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum PullArg {
+    Always,
+    Missing,
+    Never,
+}
+
+impl From<PullArg> for crate::exec::Pull {
+    fn from(pull: PullArg) -> crate::exec::Pull {
+        match pull {
+            PullArg::Always => crate::exec::Pull::Always,
+            PullArg::Missing => crate::exec::Pull::Missing,
+            PullArg::Never => crate::exec::Pull::Never,
+        }
+    }
 }
 
 /// Options of the commands that follow parents and children.
@@ -314,13 +366,20 @@ pub enum Command {
         fail_fast: bool,
         /// When to pull external parent images
         #[arg(long, value_enum, env = "BASHBREW_PULL", default_value = "missing")]
-        pull: crate::exec::Pull,
+        pull: PullArg,
         /// Tag only the first tag of each entry
         #[arg(long, visible_alias = "unique")]
         uniq: bool,
         /// Where every build's full log goes [default: <cache>/logs]
         #[arg(long)]
         log_dir: Option<PathBuf>,
+        /// Never build an ancestor of the selection: one without an image for its key (in the
+        /// engine or the registry cache) is an error naming it
+        #[arg(long)]
+        no_parents: bool,
+        /// Stop a build that runs longer than this (e.g. 90s, 30m, 1h30m; 0: no limit)
+        #[arg(long, env = "KEG_BUILD_TIMEOUT", value_name = "DURATION", value_parser = parse_duration)]
+        timeout: Option<std::time::Duration>,
         /// Push each node's tags to its target namespace as soon as it is built (or found
         /// cached), so later shards can pull it; implied by --target-namespace
         #[arg(long)]
@@ -422,31 +481,10 @@ pub enum RemoteCommand {
     },
 }
 
-/// Validated global settings.
-#[derive(Debug, Clone)]
-pub struct Config {
-    pub library: PathBuf,
-    /// The architecture single-architecture commands (list, from, ...) act for: the first
-    /// `--arch`.
-    pub arch: String,
-    /// Every `--arch` given, in order, without `all`.
-    pub arches: Vec<String>,
-    /// `--arch all`: every architecture the selected entries support.
-    pub all_arches: bool,
-    pub namespace: String,
-    pub constraints: Vec<String>,
-    pub exclusive_constraints: bool,
-    pub no_sort: bool,
-    pub cache: PathBuf,
-    pub git_mirrors: Vec<crate::git::Mirror>,
-    /// `--arch-namespace` items as given (`ARCH=NS`), parsed where they are used.
-    pub arch_namespaces: Vec<String>,
-    /// `--debug`: docker and git operations are shown as they run.
-    pub debug: bool,
-}
-
-impl Config {
-    pub fn from_args(args: GlobalArgs) -> Result<Config, Error> {
+impl GlobalArgs {
+    /// Validates the global flags into a [`Config`].
+    pub fn config(self) -> Result<Config, Error> {
+        let args = self;
         let mut arches: Vec<String> = Vec::new();
         let mut all_arches = false;
         for a in args.arch.iter().map(|a| a.trim()).filter(|a| !a.is_empty()) {
@@ -468,7 +506,7 @@ impl Config {
         if arches.is_empty() && !all_arches {
             arches.push(arch::DEFAULT.to_string());
         }
-        let cache = args.cache.unwrap_or_else(default_cache);
+        let cache = args.cache.unwrap_or_else(crate::config::default_cache);
         let git_mirrors = args
             .git_mirrors
             .iter()
@@ -503,41 +541,4 @@ impl Config {
             debug: args.debug,
         })
     }
-
-    /// The architectures `plan`/`build`/`tag`/`push` act for, in the table's order for
-    /// `--arch all` (the union of the entries' Architectures), else as given.
-    pub fn plan_arches(&self, repos: &[crate::library::Repo]) -> Vec<String> {
-        if !self.all_arches {
-            return self.arches.clone();
-        }
-        let mut wanted: std::collections::BTreeSet<&str> =
-            self.arches.iter().map(String::as_str).collect();
-        for repo in repos {
-            for entry in repo.entries() {
-                wanted.extend(entry.architectures.iter().map(String::as_str));
-            }
-        }
-        arch::names()
-            .filter(|a| wanted.contains(a))
-            .map(str::to_string)
-            .collect()
-    }
-
-    /// `NS/repo` or `repo` (bashbrew's `path.Join(namespace, repo)`).
-    pub fn image_repo(&self, repo: &str) -> String {
-        let ns = self.namespace.trim_matches('/');
-        if ns.is_empty() {
-            repo.to_string()
-        } else {
-            format!("{ns}/{repo}")
-        }
-    }
-}
-
-fn default_cache() -> PathBuf {
-    let home = std::env::var_os("XDG_CACHE_HOME")
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
-        .unwrap_or_else(std::env::temp_dir);
-    home.join("keg")
 }

@@ -148,7 +148,10 @@ pub fn parse(path: &str, text: &str) -> Result<FlagsFile, Error> {
         }
         paragraph.push((at, line));
     }
-    if problems.iter().any(|d: &Diagnostic| d.severity == Severity::Error) {
+    if problems
+        .iter()
+        .any(|d: &Diagnostic| d.severity == Severity::Error)
+    {
         return Err(Error::Manifest(problems));
     }
     file.warnings = problems;
@@ -156,7 +159,12 @@ pub fn parse(path: &str, text: &str) -> Result<FlagsFile, Error> {
 }
 
 impl FlagsFile {
-    fn paragraph(&mut self, index: &LineIndex<'_>, lines: &[(usize, &str)], problems: &mut Vec<Diagnostic>) {
+    fn paragraph(
+        &mut self,
+        index: &LineIndex<'_>,
+        lines: &[(usize, &str)],
+        problems: &mut Vec<Diagnostic>,
+    ) {
         // Fields with their continuation lines joined.
         let mut fields: Vec<(usize, String, usize, String)> = Vec::new();
         for &(at, line) in lines {
@@ -180,12 +188,20 @@ impl FlagsFile {
                     Severity::Error,
                     &self.path,
                     index.span(at + line.len(), 0),
-                    format!("expected `:` after field name `{}` (a line is `Field: value`)", line.trim()),
+                    format!(
+                        "expected `:` after field name `{}` (a line is `Field: value`)",
+                        line.trim()
+                    ),
                 ));
                 continue;
             };
             let value_at = at + name.len() + 1 + (value.len() - value.trim_start().len());
-            fields.push((at, name.trim().to_string(), value_at, value.trim().to_string()));
+            fields.push((
+                at,
+                name.trim().to_string(),
+                value_at,
+                value.trim().to_string(),
+            ));
         }
         let mut defaults = Defaults::default();
         let mut commands: Vec<String> = Vec::new();
@@ -236,7 +252,12 @@ impl FlagsFile {
 
     fn error(&self, span: Span, message: String) -> Error {
         let index = LineIndex::new(&self.text);
-        Error::Manifest(vec![index.diagnostic(Severity::Error, &self.path, span, message)])
+        Error::Manifest(vec![index.diagnostic(
+            Severity::Error,
+            &self.path,
+            span,
+            message,
+        )])
     }
 
     fn boolean(&self, value: &Value) -> Result<bool, Error> {
@@ -345,7 +366,10 @@ pub fn apply(file: &FlagsFile, cli: &mut Cli, matches: &ArgMatches) -> Result<()
                 *p = clap::ValueEnum::from_str(&v.text, true).map_err(|_| {
                     file.error(
                         v.span,
-                        format!("invalid Pull {:?}: expected always, missing or never", v.text),
+                        format!(
+                            "invalid Pull {:?}: expected always, missing or never",
+                            v.text
+                        ),
                     )
                 })?;
             }
@@ -361,7 +385,9 @@ pub fn apply(file: &FlagsFile, cli: &mut Cli, matches: &ArgMatches) -> Result<()
             apply_constraints: ac,
             ..
         } => set(ac, apply_constraints)?,
-        Command::Cat { build_order: bo, .. } => set(bo, build_order)?,
+        Command::Cat {
+            build_order: bo, ..
+        } => set(bo, build_order)?,
         _ => {}
     }
     Ok(())
@@ -403,7 +429,9 @@ Unique: 1
 
     #[test]
     fn bad_lines_and_values_are_reported_with_positions() {
-        let err = parse("flags", "Library: /x\nno colon\n").unwrap_err().to_string();
+        let err = parse("flags", "Library: /x\nno colon\n")
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("flags:2:9"), "{err}");
         let file = parse("flags", "Debug: maybe\nTagz: x\n").unwrap();
         assert_eq!(file.warnings.len(), 1);
@@ -411,6 +439,9 @@ Unique: 1
             .boolean(&file.for_command("").fields["Debug"])
             .unwrap_err()
             .to_string();
-        assert!(err.contains("flags:1:8") && err.contains("invalid boolean \"maybe\""), "{err}");
+        assert!(
+            err.contains("flags:1:8") && err.contains("invalid boolean \"maybe\""),
+            "{err}"
+        );
     }
 }

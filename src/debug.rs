@@ -133,7 +133,10 @@ mod tests {
             .env_remove(FD_ENV)
             .output()
             .unwrap();
-        assert_eq!(String::from_utf8_lossy(&out.stdout), "ran: build -t a b it's\n");
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout),
+            "ran: build -t a b it's\n"
+        );
         assert_eq!(
             String::from_utf8_lossy(&out.stderr),
             "$ DOCKER_BUILDKIT=0 docker build -t 'a b' 'it'\\''s'\n"

@@ -373,9 +373,7 @@ impl GitCache {
     pub fn remote_has_ref(&self, url: &str, fetch_ref: &str) -> Result<bool, GitError> {
         self.with_repo(|repo| {
             let mut remote = repo.remote_anonymous(url).map_err(self.err())?;
-            remote
-                .connect(git2::Direction::Fetch)
-                .map_err(self.err())?;
+            remote.connect(git2::Direction::Fetch).map_err(self.err())?;
             let found = remote
                 .list()
                 .map_err(self.err())?

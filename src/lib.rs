@@ -10,19 +10,23 @@
 pub mod arch;
 pub mod cat;
 pub mod cli;
+pub mod config;
 pub mod config_file;
 pub mod context;
 pub mod debug;
+pub mod docker;
 pub mod dockerfile;
 pub mod error;
 pub mod exec;
 pub mod git;
+pub mod interrupt;
 pub mod library;
 pub mod lineage;
 pub mod manifest;
 pub mod oci;
 pub mod order;
 pub mod plan;
+pub mod process;
 pub mod publish;
 pub mod query;
 pub mod registry;
@@ -78,7 +82,7 @@ pub fn main() -> i32 {
 
 /// Runs one command.
 pub fn run(cli: cli::Cli) -> Result<(), Error> {
-    let config = cli::Config::from_args(cli.global)?;
+    let config = cli.global.config()?;
     if config.debug {
         debug::enable(&config.cache);
     }
@@ -114,7 +118,9 @@ pub fn run(cli: cli::Cli) -> Result<(), Error> {
             build_order,
         } => {
             // bashbrew reads the template file before loading anything; --format-file wins.
-            let file_path = format_file.as_ref().map(|p| p.to_string_lossy().into_owned());
+            let file_path = format_file
+                .as_ref()
+                .map(|p| p.to_string_lossy().into_owned());
             let source = match (&file_path, &format) {
                 (Some(path), _) => Some(cat::Source::File {
                     path,
@@ -203,12 +209,14 @@ pub fn run(cli: cli::Cli) -> Result<(), Error> {
             build,
         } => {
             let repos = load(&session, &repos)?;
-            let engine = exec::docker::Engine::detect();
+            let engine = docker::Engine::detect().ok();
+            let mut settings = build.settings()?;
+            settings.features = docker::Engine::features(engine.as_ref());
             let options = plan::PlanOptions {
                 arches: session.config.plan_arches(&repos),
                 uniq: false,
                 cache_repo: build.cache_repo.trim_end_matches('/').to_string(),
-                build: build.settings()?,
+                build: settings,
                 engine_platform: engine.as_ref().map(|e| e.platform.clone()),
             };
             let images = engine.and_then(|engine| engine.images().ok());
@@ -236,6 +244,8 @@ pub fn run(cli: cli::Cli) -> Result<(), Error> {
             pull,
             uniq,
             log_dir,
+            no_parents,
+            timeout,
             push,
             target,
             build,
@@ -267,8 +277,10 @@ pub fn run(cli: cli::Cli) -> Result<(), Error> {
                     .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())),
                 dry_run,
                 fail_fast,
-                pull,
+                pull: pull.into(),
                 log_dir: log_dir.unwrap_or_else(|| session.config.cache.join("logs")),
+                no_parents,
+                timeout: timeout.filter(|t| !t.is_zero()),
             };
             out.flush().map_err(Error::Output)?;
             exec::build(&session, &repos, &options)?;
@@ -369,7 +381,7 @@ pub fn run(cli: cli::Cli) -> Result<(), Error> {
 /// The target namespaces; `--namespace` counts only when `namespace_is_target` (push,
 /// put-shared), as in bashbrew (`tag` tags from `--namespace`).
 fn targets(
-    config: &cli::Config,
+    config: &config::Config,
     args: &cli::TargetArgs,
     namespace_is_target: bool,
 ) -> Result<publish::Targets, Error> {
@@ -397,17 +409,22 @@ fn plan_with_images(
 ) -> Result<(plan::Plan, std::collections::HashMap<String, String>), Error> {
     let arches = session.config.plan_arches(repos);
     options.targets.check(&arches, command)?;
-    let engine = exec::docker::Engine::detect();
+    let engine = match docker::Engine::detect() {
+        Ok(engine) => Some(engine),
+        Err(_) if options.dry_run => None,
+        Err(why) => return Err(why.into()),
+    };
     let images = match &engine {
         Some(engine) => engine.images().map_err(|e| Error::Engine(e.to_string()))?,
-        None if options.dry_run => Default::default(),
-        None => return Err(Error::NoEngine),
+        None => Default::default(),
     };
+    let mut settings = build.settings()?;
+    settings.features = docker::Engine::features(engine.as_ref());
     let plan_options = plan::PlanOptions {
         arches,
         uniq,
         cache_repo: build.cache_repo.trim_end_matches('/').to_string(),
-        build: build.settings()?,
+        build: settings,
         engine_platform: engine.map(|e| e.platform),
     };
     let plan = plan::make(session, repos, &plan_options, Some(&images))?;

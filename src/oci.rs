@@ -21,7 +21,7 @@
 //! - Nothing is checked out and nothing is written to disk but the log: blobs go from the
 //!   object database to the pipe one at a time.
 //! - `docker load` runs in its own process group, waited for and ended on cancellation
-//!   exactly like a build (`exec::worker`'s `wait` and `signal_group`).
+//!   exactly like a build ([`crate::process`]).
 //! - zstd layers and unknown layer media types are refused up front: the engine keg
 //!   targets (Docker 20.10) cannot load zstd.
 
@@ -38,9 +38,9 @@ use sha2::{Digest, Sha256, Sha512};
 use tar::{EntryType, Header};
 
 use crate::arch::Platform;
-use crate::exec::docker::DockerCommand;
-use crate::exec::worker::{signal_group, wait};
+use crate::docker::DockerCommand;
 use crate::git::{GitCache, GitError, hex};
+use crate::process::{self, signal_group};
 
 pub const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
 pub const DOCKER_LIST: &str = "application/vnd.docker.distribution.manifest.list.v2+json";
@@ -172,10 +172,26 @@ pub struct Selected {
 }
 
 impl Selected {
-    /// The id the engine gives the image: the sha256 of its config (whatever the layout's
-    /// digest algorithm).
+    /// The id an engine with a graph-driver image store gives the image: the sha256 of its
+    /// config (whatever the layout's digest algorithm). The containerd image store names it
+    /// by a manifest instead; [`Selected::diff_ids`] identify it in both.
     pub fn image_id(&self) -> String {
         format!("sha256:{}", hex(&Sha256::digest(&self.config_bytes)))
+    }
+
+    /// The config's `rootfs.diff_ids`: what `docker image inspect` shows as
+    /// `.RootFS.Layers` for this image in any image store.
+    pub fn diff_ids(&self) -> Vec<String> {
+        serde_json::from_slice::<serde_json::Value>(&self.config_bytes)
+            .ok()
+            .and_then(|config| {
+                config["rootfs"]["diff_ids"].as_array().map(|ids| {
+                    ids.iter()
+                        .filter_map(|id| id.as_str().map(str::to_owned))
+                        .collect()
+                })
+            })
+            .unwrap_or_default()
     }
 }
 
@@ -452,7 +468,7 @@ pub fn import(
                 scope.spawn(move || pump(stream, log))
             })
             .collect();
-        let status = wait(&mut child, cancel);
+        let status = process::wait(&mut child, cancel, None).map_err(|why| why.to_string());
         let fed = feeder
             .join()
             .unwrap_or_else(|_| Err(Feed::Io(io::Error::other("archive writer panicked"))));
@@ -478,7 +494,7 @@ pub fn import(
         }
         (Ok(_), Ok(())) => {}
     }
-    ensure_tags(&selected.image_id(), &tags, log, cancel)
+    ensure_tags(&selected.diff_ids(), &tags, log, cancel)
 }
 
 /// Why writing the archive stopped.
@@ -583,57 +599,76 @@ fn repo_tag(tag: &str) -> Result<String, String> {
     })
 }
 
-/// Checks that the image exists and every tag points at it, fixing tags with `docker tag`
-/// (`docker load` moves existing tags itself; this catches anything else).
-fn ensure_tags(id: &str, tags: &[String], log: &Path, cancel: &AtomicBool) -> Result<(), String> {
-    let inspect = |log: &Path| -> Result<Vec<Option<String>>, String> {
-        let mut found = Vec::with_capacity(tags.len() + 1);
-        for reference in std::iter::once(id).chain(tags.iter().map(String::as_str)) {
+/// Checks that the first tag names the loaded image (its layers are the config's
+/// `diff_ids`) and that every other tag points at the same image, fixing tags with
+/// `docker tag` (`docker load` moves existing tags itself; this catches anything else).
+fn ensure_tags(
+    diff_ids: &[String],
+    tags: &[String],
+    log: &Path,
+    cancel: &AtomicBool,
+) -> Result<(), String> {
+    let Some(first) = tags.first() else {
+        return Ok(());
+    };
+    /// Per tag: its image id and layers, None when it does not exist.
+    type Found = Vec<Option<(String, Vec<String>)>>;
+    let inspect = |log: &Path| -> Result<Found, String> {
+        let mut found = Vec::with_capacity(tags.len());
+        for reference in tags {
             let command = DockerCommand {
                 env: BTreeMap::new(),
                 argv: [
-                    "docker", "image", "inspect", "--format", "{{.Id}}", reference,
+                    "docker",
+                    "image",
+                    "inspect",
+                    "--format",
+                    "{{.Id}} {{json .RootFS.Layers}}",
+                    reference,
                 ]
                 .map(String::from)
                 .to_vec(),
             };
             let (code, stdout) = capture(&command, log, cancel)?;
-            found.push((code == 0).then(|| stdout.trim().to_owned()));
+            found.push((code == 0).then(|| {
+                let (id, layers) = stdout.trim().split_once(' ').unwrap_or((stdout.trim(), ""));
+                let layers = serde_json::from_str(layers).unwrap_or_default();
+                (id.to_owned(), layers)
+            }));
         }
         Ok(found)
     };
     let found = inspect(log)?;
-    if found[0].as_deref() != Some(id) {
-        return Err(format!(
-            "docker load succeeded but the engine has no image {id}"
-        ));
-    }
-    let wrong: Vec<&String> = tags
-        .iter()
-        .zip(&found[1..])
-        .filter(|(_, f)| f.as_deref() != Some(id))
-        .map(|(tag, _)| tag)
-        .collect();
-    if wrong.is_empty() {
+    let id = match &found[0] {
+        Some((id, layers)) if layers == diff_ids => id.clone(),
+        _ => {
+            return Err(format!(
+                "docker load succeeded but {first} is not the layout's image"
+            ));
+        }
+    };
+    let wrong = |found: &Found| -> Option<usize> {
+        (1..tags.len()).find(|&i| found[i].as_ref().map(|(i, _)| i) != Some(&id))
+    };
+    if wrong(&found).is_none() {
         return Ok(());
     }
-    for tag in &wrong {
-        let command = DockerCommand {
-            env: BTreeMap::new(),
-            argv: vec!["docker".into(), "tag".into(), id.into(), (*tag).clone()],
-        };
-        crate::exec::worker::run_simple(&command, Some(log), cancel)?;
+    for (i, tag) in tags.iter().enumerate().skip(1) {
+        if found[i].as_ref().map(|(i, _)| i) != Some(&id) {
+            let command = DockerCommand {
+                env: BTreeMap::new(),
+                argv: vec!["docker".into(), "tag".into(), first.clone(), tag.clone()],
+            };
+            process::run(&command, Some(log), cancel, None)?;
+        }
     }
     let found = inspect(log)?;
-    match tags
-        .iter()
-        .zip(&found[1..])
-        .find(|(_, f)| f.as_deref() != Some(id))
-    {
+    match wrong(&found) {
         None => Ok(()),
-        Some((tag, f)) => Err(format!(
-            "{tag} is {} after docker tag, not {id}",
-            f.as_deref().unwrap_or("missing")
+        Some(i) => Err(format!(
+            "{} is {} after docker tag, not {id}",
+            tags[i],
+            found[i].as_ref().map_or("missing", |(i, _)| i.as_str())
         )),
     }
 }
@@ -645,38 +680,11 @@ fn capture(
     log: &Path,
     cancel: &AtomicBool,
 ) -> Result<(i32, String), String> {
-    let mut child = command
-        .to_command()
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .process_group(0)
-        .spawn()
-        .map_err(|e| format!("cannot run docker: {e}"))?;
-    let stdout = child.stdout.take();
-    let stderr = child.stderr.take();
-    let (code, out, err) = std::thread::scope(|scope| {
-        let out = scope.spawn(move || read_all(stdout));
-        let err = scope.spawn(move || read_all(stderr));
-        let code = wait(&mut child, cancel);
-        (
-            code,
-            out.join().unwrap_or_default(),
-            err.join().unwrap_or_default(),
-        )
-    });
+    let output = process::output(command, cancel, None)?;
     if let Ok(mut file) = OpenOptions::new().create(true).append(true).open(log) {
-        let _ = write!(file, "$ {}\n{out}{err}", command.display());
+        let _ = write!(file, "$ {}\n{}", command.display(), output.text);
     }
-    Ok((code?, out))
-}
-
-fn read_all(stream: Option<impl Read>) -> String {
-    let mut text = String::new();
-    if let Some(mut s) = stream {
-        let _ = s.read_to_string(&mut text);
-    }
-    text
+    Ok((output.code, output.stdout))
 }
 
 /// Copies a child's output to the log line by line; returns it too.

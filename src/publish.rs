@@ -12,20 +12,19 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::io::Write;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::AtomicBool;
 
-use rayon::prelude::*;
-
-use crate::cli::Config;
+use crate::config::Config;
+use crate::docker::DockerCommand;
 use crate::error::Error;
-use crate::exec::docker::DockerCommand;
-use crate::exec::worker;
+use crate::interrupt;
 use crate::library::Repo;
 use crate::plan::{Node, Plan};
-use crate::registry::Registry;
+use crate::process;
+use crate::registry::{QUERY_THREADS, Registry, concurrently};
 
-/// Registry queries in flight at once.
-const QUERY_THREADS: usize = 8;
+/// How long one `docker push` may take.
+const PUSH_LIMIT: std::time::Duration = std::time::Duration::from_secs(30 * 60);
 /// Pushes in flight at once (each `docker push` already uploads layers in parallel).
 const PUSH_THREADS: usize = 4;
 
@@ -128,17 +127,11 @@ fn docker(args: &[&str]) -> DockerCommand {
 
 /// Ctrl-C and SIGTERM stop the docker children (each in its own process group) and the run.
 fn interruptible() -> &'static AtomicBool {
-    crate::exec::install_signal_handler();
-    &crate::exec::INTERRUPTED
+    interrupt::install()
 }
 
-/// Err(Interrupted) once Ctrl-C or SIGTERM arrived.
 fn check_interrupted() -> Result<(), Error> {
-    if crate::exec::INTERRUPTED.load(Ordering::SeqCst) {
-        Err(Error::Interrupted)
-    } else {
-        Ok(())
-    }
+    interrupt::check()
 }
 
 /// The end of a command: interrupted, every failure at once (exit 1), or Ok.
@@ -148,21 +141,6 @@ fn finished(action: &'static str, failures: Vec<String>) -> Result<(), Error> {
         Ok(())
     } else {
         Err(Error::PublishFailed { action, failures })
-    }
-}
-
-/// Runs `f` over `items` on `threads` threads, keeping the order.
-fn concurrently<T: Sync, R: Send>(
-    items: &[T],
-    threads: usize,
-    f: impl Fn(&T) -> R + Sync,
-) -> Vec<R> {
-    match rayon::ThreadPoolBuilder::new()
-        .num_threads(threads.clamp(1, items.len().max(1)))
-        .build()
-    {
-        Ok(pool) => pool.install(|| items.par_iter().map(&f).collect()),
-        Err(_) => items.iter().map(f).collect(),
     }
 }
 
@@ -212,7 +190,7 @@ pub fn tag(
                 writeln!(out, "  {}", cmd.display()).map_err(Error::Output)?;
             } else if images.get(&target).is_none() || images.get(&target) != images.get(&source) {
                 out.flush().map_err(Error::Output)?;
-                if let Err(reason) = worker::run_simple(&cmd, None, cancel) {
+                if let Err(reason) = process::run(&cmd, None, cancel, None) {
                     failures.push(format!("{target}: {reason}"));
                 }
             }
@@ -306,7 +284,11 @@ pub fn push_all(
         vec![None; items.len()]
     } else {
         concurrently(items, QUERY_THREADS, |item| {
-            Some(registry.image_ids(&item.target).map_err(|e| e.to_string()))
+            Some(
+                registry
+                    .image_identities(&item.target)
+                    .map_err(|e| e.to_string()),
+            )
         })
     };
     let cancel = interruptible();
@@ -339,7 +321,7 @@ pub fn push_all(
             writeln!(out, "Tagging {}", item.target).map_err(Error::Output)?;
             if options.dry_run {
                 writeln!(out, "  {}", cmd.display()).map_err(Error::Output)?;
-            } else if let Err(reason) = worker::run_simple(&cmd, None, cancel) {
+            } else if let Err(reason) = process::run(&cmd, None, cancel, None) {
                 failures.push(PushFailure { item: i, reason });
                 continue;
             }
@@ -353,11 +335,35 @@ pub fn push_all(
         }
     }
     out.flush().map_err(Error::Output)?;
-    let results = concurrently(&to_push, PUSH_THREADS, |&i| {
-        worker::run_simple(&docker(&["push", &items[i].target]), None, cancel)
-            .map_err(|reason| PushFailure { item: i, reason })
+    // The tags of one repository one after another (the first uploads the blobs, the rest
+    // only their manifests; and registries race on concurrent writes of one manifest),
+    // repositories at once.
+    let mut groups: Vec<Vec<usize>> = Vec::new();
+    for i in to_push {
+        let repository = |i: usize| {
+            let target = &items[i].target;
+            target.rsplit_once(':').map_or(target.as_str(), |(r, _)| r)
+        };
+        match groups
+            .iter_mut()
+            .find(|g| repository(g[0]) == repository(i))
+        {
+            Some(group) => group.push(i),
+            None => groups.push(vec![i]),
+        }
+    }
+    let results = concurrently(&groups, PUSH_THREADS, |group| {
+        group
+            .iter()
+            .filter_map(|&i| {
+                let push = docker(&["push", &items[i].target]);
+                process::run(&push, None, cancel, Some(PUSH_LIMIT))
+                    .err()
+                    .map(|reason| PushFailure { item: i, reason })
+            })
+            .collect::<Vec<_>>()
     });
-    failures.extend(results.into_iter().filter_map(Result::err));
+    failures.extend(results.into_iter().flatten());
     check_interrupted()?;
     Ok(failures)
 }
@@ -540,7 +546,7 @@ pub fn put_shared(
             continue;
         }
         out.flush().map_err(Error::Output)?;
-        if let Err(reason) = worker::run_simple(&cmd, None, cancel) {
+        if let Err(reason) = process::run(&cmd, None, cancel, None) {
             writeln!(
                 err,
                 "warning: failed putting {id}, skipping (collecting errors)"

@@ -8,7 +8,7 @@ use std::io::{self, Write};
 
 use serde::Serialize;
 
-use crate::cli::Config;
+use crate::config::Config;
 use crate::library::Repo;
 use crate::manifest::{Entry, write};
 

@@ -281,6 +281,25 @@ struct AuthState {
     credentials: HashMap<String, Option<Credentials>>,
 }
 
+/// Registry queries in flight at once.
+pub const QUERY_THREADS: usize = 8;
+
+/// Runs `f` over `items` on `threads` threads, keeping the order.
+pub fn concurrently<T: Sync, R: Send>(
+    items: &[T],
+    threads: usize,
+    f: impl Fn(&T) -> R + Sync,
+) -> Vec<R> {
+    use rayon::prelude::*;
+    match rayon::ThreadPoolBuilder::new()
+        .num_threads(threads.clamp(1, items.len().max(1)))
+        .build()
+    {
+        Ok(pool) => pool.install(|| items.par_iter().map(&f).collect()),
+        Err(_) => items.iter().map(f).collect(),
+    }
+}
+
 impl Default for Registry {
     fn default() -> Self {
         Registry::new()
@@ -340,6 +359,15 @@ impl Registry {
         self.fetch(&Reference::parse(reference)?)
     }
 
+    /// The manifest behind each of `references`: one query each, [`QUERY_THREADS`] at a
+    /// time, in the order given.
+    pub fn manifests(
+        &self,
+        references: &[String],
+    ) -> Vec<Result<Option<RemoteManifest>, RegistryError>> {
+        concurrently(references, QUERY_THREADS, |r| self.manifest(r))
+    }
+
     /// Image ids (config digests) behind a tag: one for an image manifest, one per member
     /// (each fetched) for an index; empty when absent.
     pub fn image_ids(&self, reference: &str) -> Result<Vec<String>, RegistryError> {
@@ -358,12 +386,30 @@ impl Registry {
         Ok(ids)
     }
 
-    /// Manifest digests behind a tag: the members of an index, or the manifest's own digest;
-    /// empty when absent.
+    /// Every id a local image of `reference` can have: the digest of the manifest or index
+    /// it points at (an engine with the containerd image store names images so), then the
+    /// config digests (a graph-driver image store's ids); empty when absent.
+    pub fn image_identities(&self, reference: &str) -> Result<Vec<String>, RegistryError> {
+        let Some(top) = self.manifest(reference)? else {
+            return Ok(Vec::new());
+        };
+        let mut ids = vec![top.digest.clone()];
+        ids.extend(self.image_ids(reference)?);
+        Ok(ids)
+    }
+
+    /// Manifest digests behind a tag: the image members of an index (attestation manifests,
+    /// whose platform is `unknown/unknown`, left out), or the manifest's own digest; empty
+    /// when absent.
     pub fn manifest_digests(&self, reference: &str) -> Result<Vec<String>, RegistryError> {
         Ok(match self.manifest(reference)? {
             None => Vec::new(),
-            Some(m) if m.is_index() => m.manifests.into_iter().map(|d| d.digest).collect(),
+            Some(m) if m.is_index() => m
+                .manifests
+                .into_iter()
+                .filter(|d| d.platform.as_deref() != Some("unknown/unknown"))
+                .map(|d| d.digest)
+                .collect(),
             Some(m) => vec![m.digest],
         })
     }

@@ -61,7 +61,11 @@ impl Platform {
             "i386" => ("386".to_string(), String::new()),
             "x86_64" | "x86-64" | "amd64" => (
                 "amd64".to_string(),
-                if variant == "v1" { String::new() } else { variant },
+                if variant == "v1" {
+                    String::new()
+                } else {
+                    variant
+                },
             ),
             "aarch64" | "arm64" => (
                 "arm64".to_string(),
@@ -189,7 +193,11 @@ pub fn resolve(registry: &Registry, image: &str) -> Result<Arches, Error> {
         .media_type
         .clone()
         .filter(|t| !t.is_empty())
-        .or_else(|| raw.media_type.clone().map(|t| t.split(';').next().unwrap_or("").trim().to_string()))
+        .or_else(|| {
+            raw.media_type
+                .clone()
+                .map(|t| t.split(';').next().unwrap_or("").trim().to_string())
+        })
         .filter(|t| !t.is_empty())
         .unwrap_or_else(|| {
             if wire.manifests.is_some() {
@@ -204,27 +212,28 @@ pub fn resolve(registry: &Registry, image: &str) -> Result<Arches, Error> {
         size: raw.bytes.len() as u64,
         ..Descriptor::default()
     };
-    let members: Vec<Descriptor> = if media_type == MEDIA_OCI_INDEX || media_type == MEDIA_DOCKER_LIST {
-        wire.manifests
-            .unwrap_or_default()
-            .into_iter()
-            .map(|d| Descriptor {
-                media_type: d.media_type,
-                digest: d.digest,
-                size: d.size,
-                urls: d.urls,
-                annotations: d.annotations,
-                platform: d.platform,
-            })
-            .collect()
-    } else if media_type == MEDIA_OCI_MANIFEST || media_type == MEDIA_DOCKER_MANIFEST {
-        vec![desc.clone()]
-    } else {
-        return Err(Error::Remote {
-            context: format!("failed to query arches of {image}"),
-            message: format!("unknown media type: {media_type:?}"),
-        });
-    };
+    let members: Vec<Descriptor> =
+        if media_type == MEDIA_OCI_INDEX || media_type == MEDIA_DOCKER_LIST {
+            wire.manifests
+                .unwrap_or_default()
+                .into_iter()
+                .map(|d| Descriptor {
+                    media_type: d.media_type,
+                    digest: d.digest,
+                    size: d.size,
+                    urls: d.urls,
+                    annotations: d.annotations,
+                    platform: d.platform,
+                })
+                .collect()
+        } else if media_type == MEDIA_OCI_MANIFEST || media_type == MEDIA_DOCKER_MANIFEST {
+            vec![desc.clone()]
+        } else {
+            return Err(Error::Remote {
+                context: format!("failed to query arches of {image}"),
+                message: format!("unknown media type: {media_type:?}"),
+            });
+        };
     let mut arches: BTreeMap<String, Vec<Descriptor>> = BTreeMap::new();
     for mut member in members {
         let known = member
@@ -232,12 +241,20 @@ pub fn resolve(registry: &Registry, image: &str) -> Result<Arches, Error> {
             .as_ref()
             .is_some_and(|p| !p.os.is_empty() && !p.architecture.is_empty());
         if !known {
-            member.platform = Some(config_platform(registry, &reference, &member).map_err(&query_failed)?);
+            member.platform =
+                Some(config_platform(registry, &reference, &member).map_err(&query_failed)?);
         }
-        let platform = member.platform.as_ref().map(Platform::normalize).unwrap_or_default();
+        let platform = member
+            .platform
+            .as_ref()
+            .map(Platform::normalize)
+            .unwrap_or_default();
         member.platform = Some(platform.clone());
         for arch in platform.arches() {
-            arches.entry(arch.to_string()).or_default().push(member.clone());
+            arches
+                .entry(arch.to_string())
+                .or_default()
+                .push(member.clone());
         }
     }
     Ok(Arches {
@@ -261,7 +278,8 @@ fn config_platform(
     let raw = registry
         .raw_manifest(&pinned)?
         .ok_or_else(|| bad("not found".to_string()))?;
-    let manifest: WireManifest = serde_json::from_slice(&raw.bytes).map_err(|e| bad(e.to_string()))?;
+    let manifest: WireManifest =
+        serde_json::from_slice(&raw.bytes).map_err(|e| bad(e.to_string()))?;
     let config = manifest
         .config
         .ok_or_else(|| bad(format!("unknown media type: {:?}", member.media_type)))?;
@@ -407,7 +425,10 @@ mod tests {
             ..Descriptor::default()
         };
         let mut arches = BTreeMap::new();
-        arches.insert("arm64v8".to_string(), vec![member("sha256:b", "arm64", "v8")]);
+        arches.insert(
+            "arm64v8".to_string(),
+            vec![member("sha256:b", "arm64", "v8")],
+        );
         arches.insert("amd64".to_string(), vec![member("sha256:a", "amd64", "")]);
         let found = Arches {
             reference: "127.0.0.1:5000/x:1".into(),

@@ -7,7 +7,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, OnceLock};
 
-use crate::cli::Config;
+use crate::config::Config;
 use crate::error::Error;
 use crate::library::{self, Repo};
 use crate::manifest::Entry;

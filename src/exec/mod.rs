@@ -1,33 +1,45 @@
 //! Build execution: the plan, run for real on a Docker engine.
 //!
-//! [`queue`] is a generic ready queue (longest critical path first) that knows nothing about
-//! Docker; [`docker`] builds argv and asks the engine questions in batches; [`worker`] runs
-//! one build. [`build`] drives them: one listing of local images, pulls of missing external
-//! parents, cached nodes re-tagged without building, then a rayon pool of `--jobs` workers
-//! fed from the queue. Invariants: only this thread prints (workers send events); a failed
-//! node skips exactly its descendants; Ctrl-C or SIGTERM stops handing out work, terminates
-//! the running docker children, waits for them, prints the summary and exits 130.
+//! [`build`] reads as its steps: [`prepare`] (external parents in place, the final plan),
+//! [`actions`] (what each node needs: nothing, a pull of its key's image from the registry
+//! cache, a build), the cached nodes' names and pushes, then [`drain`]: every ready node of
+//! every architecture from one [`queue`] onto a pool of `--jobs` workers, each running a
+//! [`job`]; at the end, names keg moved are settled ([`names`]) and the summary printed.
+//!
+//! Invariants: only this thread prints (workers send events); a node's parents are the
+//! images its key hashed, whatever the engine has under their names; a failed node skips
+//! exactly its descendants, a failed push skips nothing; Ctrl-C or SIGTERM stops handing out
+//! work, terminates the running docker children, waits for them, prints the summary and
+//! exits 130.
 
-pub mod docker;
+pub mod actions;
+pub mod job;
+pub mod names;
+pub mod prepare;
 pub mod queue;
 pub mod worker;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+use crate::docker::{DockerCommand, Engine};
 use crate::error::Error;
+use crate::interrupt;
 use crate::library::Repo;
-use crate::plan::{self, Plan, PlanOptions};
-use crate::report::{Event, Outcome, Reporter};
+use crate::plan::{Plan, PlanOptions};
+use crate::process;
+use crate::registry::Registry;
+use crate::report::{Event, Outcome, Reporter, Row};
 use crate::session::Session;
-use docker::{DockerCommand, Engine};
+use actions::{Action, Decided};
+use names::Names;
+use prepare::Prepared;
 use queue::DependencyQueue;
 
 /// When external parents are pulled.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Pull {
     Always,
     Missing,
@@ -44,254 +56,45 @@ pub struct BuildOptions {
     pub log_dir: PathBuf,
     /// `--push`: where and how each node's tags are pushed once it is built or cached.
     pub publish: Option<crate::publish::PublishOptions>,
+    /// `--no-parents`: an ancestor of the selection is never built; one without an image
+    /// is an error.
+    pub no_parents: bool,
+    /// `--timeout`: how long one build may run.
+    pub timeout: Option<Duration>,
 }
 
-/// Set by the Ctrl-C / SIGTERM handler.
-pub(crate) static INTERRUPTED: AtomicBool = AtomicBool::new(false);
-
-/// Builds `repos` for every architecture of the options; Ok only when every node is built
-/// or cached.
-///
-/// Architectures are built one after another, each as its own plan: one engine has one
-/// image per local name (`repo:tag`, a parent `FROM` name), so two architectures' builds
-/// cannot share those names at the same time. Each phase pulls external parents for its own
-/// platform; failures are summed over the phases.
+/// Builds `repos` for every architecture of the options at once; Ok only when every node
+/// has its image and every push succeeded.
 pub fn build(session: &Session, repos: &[Repo], options: &BuildOptions) -> Result<(), Error> {
-    let engine = Engine::detect().ok_or(Error::NoEngine)?;
+    let engine = Engine::detect()?;
+    let cancel = interrupt::install();
     let mut options = options.clone();
     options.plan.engine_platform = Some(engine.platform.clone());
-    let arches = &options.plan.arches;
-    if arches.len() <= 1 {
-        return build_arch(session, repos, &options, &engine);
-    }
-    let (mut failed, mut skipped) = (0, 0);
-    for arch in arches {
-        let mut one = options.clone();
-        one.plan.arches = vec![arch.clone()];
-        println!("== {arch}");
-        match build_arch(session, repos, &one, &engine) {
-            Ok(()) => {}
-            Err(Error::BuildFailed {
-                failed: f,
-                skipped: s,
-            }) => {
-                failed += f;
-                skipped += s;
-            }
-            Err(e) => return Err(e),
-        }
-    }
-    if failed + skipped > 0 {
-        return Err(Error::BuildFailed { failed, skipped });
-    }
-    Ok(())
-}
+    options.plan.build.features = Engine::features(Some(&engine));
+    let early = Reporter::new(Vec::new(), 0);
 
-/// Builds one architecture's plan.
-fn build_arch(
-    session: &Session,
-    repos: &[Repo],
-    options: &BuildOptions,
-    engine: &Engine,
-) -> Result<(), Error> {
-    let list = |engine: &Engine| engine.images().map_err(|e| Error::Engine(e.to_string()));
-    let mut images = list(engine)?;
-    let mut plan = plan::make(session, repos, &options.plan, Some(&images))?;
-    let n = plan.nodes.len();
-    let mut outcomes: Vec<Option<Outcome>> = vec![None; n];
-    let mut reporter = Reporter::new(plan.nodes.iter().map(|n| n.id.clone()).collect(), 0);
-
-    // External parents, pulled per --pull for this platform; never images built in this
-    // run. After a pull the image is also tagged with its per-platform alias; before a
-    // build, a name holding another platform's image is pointed back at this one's alias.
-    let arch = options.plan.arches.first().cloned().unwrap_or_default();
-    let platform = crate::arch::platform(&arch)
-        .map(|p| p.to_string())
-        .unwrap_or_default();
-    let steps = parent_steps(&plan, &images, options, &arch, &platform);
-    let mut pull_failures: HashMap<String, String> = HashMap::new();
-    let mut changed = false;
-    for step in &steps {
-        let (reference, commands) = match step {
-            ParentStep::Pull { reference, alias } => {
-                let argv = ["docker", "pull", "--platform", &platform, reference]
-                    .map(String::from)
-                    .to_vec();
-                let tag = ["docker", "tag", reference, alias]
-                    .map(String::from)
-                    .to_vec();
-                (reference, vec![argv, tag])
-            }
-            ParentStep::Restore { reference, alias } => {
-                let tag = ["docker", "tag", alias, reference]
-                    .map(String::from)
-                    .to_vec();
-                (reference, vec![tag])
-            }
-            ParentStep::Adopt { reference, alias } => {
-                let tag = ["docker", "tag", reference, alias]
-                    .map(String::from)
-                    .to_vec();
-                (reference, vec![tag])
-            }
-        };
-        for argv in commands {
-            let cmd = DockerCommand {
-                env: Default::default(),
-                argv,
-            };
-            if options.dry_run {
-                reporter.line(&format!("would run: {}", cmd.display()));
-                continue;
-            }
-            if cmd.argv[1] == "pull" {
-                reporter.line(&format!("pull    {reference} ({platform})"));
-            }
-            changed = true;
-            if let Err(reason) = worker::run_simple(&cmd, None, &INTERRUPTED) {
-                pull_failures.insert(reference.clone(), reason);
-                break;
-            }
-        }
-    }
-    if changed {
-        // Keys use the pulled images' ids: final, not provisional.
-        images = list(engine)?;
-        plan = plan::make(session, repos, &options.plan, Some(&images))?;
-    }
-
-    let index: HashMap<&str, usize> = plan
-        .nodes
-        .iter()
-        .enumerate()
-        .map(|(i, n)| (n.id.as_str(), i))
-        .collect();
-    let edges: Vec<(usize, usize)> = plan
-        .nodes
-        .iter()
-        .enumerate()
-        .flat_map(|(child, node)| node.depends_on.iter().map(move |d| (child, d)))
-        .filter_map(|(child, d)| index.get(d.as_str()).map(|&p| (child, p)))
-        .collect();
-    let mut queue = DependencyQueue::new(&vec![1; n], &edges).map_err(|e| Error::Cycle {
-        cycle: e.to_string(),
-    })?;
-
-    // Nodes that are done or doomed before anything runs.
-    let mut retags: Vec<DockerCommand> = Vec::new();
-    for (i, node) in plan.nodes.iter().enumerate() {
-        let failed_parent = node
-            .parents
-            .iter()
-            .find_map(|p| pull_failures.get(&p.reference).map(|r| (p, r)));
-        if let Some(reason) = &node.blocked {
-            outcomes[i] = Some(Outcome::Failed(reason.clone()));
-        } else if let Some((parent, reason)) = failed_parent {
-            outcomes[i] = Some(Outcome::Failed(format!(
-                "pulling {} failed: {reason}",
-                parent.reference
-            )));
-        } else if node.built == Some(true) {
-            outcomes[i] = Some(Outcome::Cached);
-            let id = images.get(&node.cache_tag);
-            for image in &node.images {
-                if images.get(image) != id {
-                    retags.push(DockerCommand {
-                        env: Default::default(),
-                        argv: vec![
-                            "docker".into(),
-                            "tag".into(),
-                            node.cache_tag.clone(),
-                            image.clone(),
-                        ],
-                    });
-                }
-            }
-        }
-    }
-
-    // `--push`: one registry client for the whole run (shared connections and tokens), and
-    // the nodes already built, pushed before anything builds.
-    let registry = options
-        .publish
-        .as_ref()
-        .map(|_| crate::registry::Registry::new());
-    let cached: Vec<usize> = (0..n)
-        .filter(|&i| matches!(outcomes[i], Some(Outcome::Cached)))
-        .collect();
+    let prepared = prepare::prepare(session, repos, &options, &engine, &early)?;
+    let registry =
+        (options.plan.build.registry_cache || options.publish.is_some()).then(Registry::new);
+    let decided = actions::decide(&prepared, registry.as_ref(), &options, &early)?;
     if options.dry_run {
-        dry_run(&plan, &outcomes, &retags, &reporter)?;
-        if let (Some(publish), Some(registry)) = (&options.publish, &registry) {
-            push_nodes(
-                session,
-                &plan,
-                &cached,
-                &images,
-                publish,
-                registry,
-                &mut outcomes,
-            )?;
-            for i in (0..n).filter(|&i| outcomes[i].is_none()) {
-                let node = &plan.nodes[i];
-                if let Some(ns) = publish.targets.for_arch(&node.arch) {
-                    for item in
-                        crate::publish::push_items(&session.config, node, ns, publish.uniq, &images)
-                    {
-                        reporter.line(&format!("would push {} after building", item.target));
-                    }
-                }
-            }
-        }
-        return Ok(());
-    }
-    for cmd in &retags {
-        if let Err(reason) = worker::run_simple(cmd, None, &INTERRUPTED) {
-            return Err(Error::Engine(reason));
-        }
-    }
-    if let (Some(publish), Some(registry)) = (&options.publish, &registry) {
-        // Cached nodes are pushed first (one registry query each, all at once), so other
-        // shards can pull them while this one builds.
-        push_nodes(
+        return dry_run(
             session,
-            &plan,
-            &cached,
-            &images,
-            publish,
-            registry,
-            &mut outcomes,
-        )?;
+            &prepared,
+            &decided,
+            &options,
+            registry.as_ref(),
+            &early,
+        );
     }
-    for (i, outcome) in outcomes.clone().iter().enumerate() {
-        match outcome {
-            Some(Outcome::Cached) => {
-                reporter.line(&format!("cached  {}", plan.nodes[i].id));
-                finish(
-                    &mut queue,
-                    &plan,
-                    &mut outcomes,
-                    &reporter,
-                    i,
-                    queue::Outcome::Success,
-                );
-            }
-            Some(Outcome::Failed(reason)) => {
-                reporter.line(&format!("FAILED  {}: {reason}", plan.nodes[i].id));
-                finish(
-                    &mut queue,
-                    &plan,
-                    &mut outcomes,
-                    &reporter,
-                    i,
-                    queue::Outcome::Failed,
-                );
-            }
-            _ => {}
-        }
+    interrupt::check()?;
+    for command in &decided.retags {
+        process::run(command, None, cancel, Some(job::TAG_LIMIT)).map_err(Error::Engine)?;
     }
+    let mut push_errors = push_cached(session, &prepared, &decided, &options, registry.as_ref())?;
 
-    let to_build = outcomes.iter().filter(|o| o.is_none()).count();
-    reporter = Reporter::new(plan.nodes.iter().map(|n| n.id.clone()).collect(), to_build);
+    let plan = &prepared.plan;
+    let names = Names::new(&prepared.images);
     let run_dir = options
         .log_dir
         .join(crate::report::rfc3339(now()).replace(':', ""));
@@ -300,111 +103,187 @@ fn build_arch(
         path: run_dir.clone(),
         source,
     })?;
-    install_signal_handler();
+    let shared = job::Shared {
+        cache: session.sources()?.cache(),
+        config: &session.config,
+        options: &options,
+        registry: registry.as_ref(),
+        names: &names,
+        run_dir: &run_dir,
+        cancel,
+    };
+    let to_run = decided.actions.iter().filter(|a| a.runs()).count();
+    let mut reporter = Reporter::new(plan.nodes.iter().map(|n| n.id.clone()).collect(), to_run);
+    let outcomes = drain(
+        plan,
+        &decided.actions,
+        &shared,
+        &mut reporter,
+        &mut push_errors,
+    )?;
+
+    // Names keg moved go to their owners' images, or back to what they were.
+    let owners: HashMap<String, String> = plan
+        .nodes
+        .iter()
+        .zip(&outcomes)
+        .filter(|(_, outcome)| outcome.has_image())
+        .flat_map(|(node, _)| {
+            node.images
+                .iter()
+                .map(|name| (name.clone(), node.cache_tag.clone()))
+        })
+        .collect();
+    for command in names.settle(&owners) {
+        if let Err(reason) = process::run(&command, None, cancel, Some(job::TAG_LIMIT)) {
+            reporter.line(&format!("warning: {reason}"));
+        }
+    }
+
+    let rows: Vec<Row> = plan
+        .nodes
+        .iter()
+        .zip(outcomes)
+        .zip(push_errors)
+        .map(|((node, outcome), push_error)| Row {
+            outcome,
+            ancestor: !node.selected,
+            push_error,
+        })
+        .collect();
+    reporter.summary(&rows);
+    interrupt::check()?;
+    let count = |f: fn(&Row) -> bool| rows.iter().filter(|r| f(r)).count();
+    let failed = count(|r| matches!(r.outcome, Outcome::Failed { .. }));
+    let skipped = count(|r| matches!(r.outcome, Outcome::Skipped(_)));
+    let not_started = count(|r| r.outcome == Outcome::NotStarted);
+    let push_failed = count(|r| r.push_error.is_some());
+    if failed + skipped + not_started + push_failed > 0 {
+        return Err(Error::BuildFailed {
+            failed,
+            skipped,
+            not_started,
+            push_failed,
+        });
+    }
+    Ok(())
+}
+
+/// The queue's edges, `(dependent, dependency)`.
+fn queue_edges(plan: &Plan) -> Vec<(usize, usize)> {
+    plan.edges().into_iter().map(|(p, c)| (c, p)).collect()
+}
+
+/// Runs every node that needs it, ready nodes first by critical path, at most `--jobs` at a
+/// time; returns each node's outcome.
+fn drain(
+    plan: &Plan,
+    actions: &[Action],
+    shared: &job::Shared<'_>,
+    reporter: &mut Reporter,
+    push_errors: &mut [Option<String>],
+) -> Result<Vec<Outcome>, Error> {
+    let n = plan.nodes.len();
+    let mut queue =
+        DependencyQueue::new(&vec![1; n], &queue_edges(plan)).map_err(|e| Error::Cycle {
+            cycle: e.to_string(),
+        })?;
+    let mut outcomes: Vec<Option<Outcome>> = vec![None; n];
+    for (i, action) in actions.iter().enumerate() {
+        let (outcome, result) = match action {
+            Action::Cached => (Outcome::Cached, queue::Outcome::Success),
+            Action::Unneeded => (Outcome::Unneeded, queue::Outcome::Success),
+            Action::Fail(reason) => (Outcome::failed(reason.clone()), queue::Outcome::Failed),
+            _ => continue,
+        };
+        match &outcome {
+            Outcome::Cached if plan.nodes[i].selected => {
+                reporter.line(&format!("cached  {}", plan.nodes[i].id))
+            }
+            Outcome::Failed { reason, .. } => {
+                reporter.line(&format!("FAILED  {}: {reason}", plan.nodes[i].id))
+            }
+            _ => {}
+        }
+        outcomes[i] = Some(outcome);
+        finish(&mut queue, plan, &mut outcomes, reporter, i, result);
+    }
+
+    let jobs = shared.options.jobs.max(1);
     let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(options.jobs.max(1))
+        .num_threads(jobs)
         .thread_name(|i| format!("keg-build-{i}"))
         .build()
         .map_err(|e| Error::Engine(format!("cannot start the worker pool: {e}")))?;
-    let cache = session.sources()?.cache();
     let (tx, rx) = mpsc::channel::<Event>();
     let mut running = 0usize;
-    let mut started: HashMap<usize, Instant> = HashMap::new();
     pool.in_place_scope(|scope| {
         loop {
-            if INTERRUPTED.load(Ordering::SeqCst) && !queue.is_stopped() {
+            if interrupt::interrupted() && !queue.is_stopped() {
                 queue.stop();
                 reporter.line("interrupted: stopping the running builds");
             }
-            while running < options.jobs.max(1) {
+            while running < jobs {
                 let Some(i) = queue.pop() else { break };
                 running += 1;
-                started.insert(i, Instant::now());
-                reporter.event(&Event::Started { node: i });
-                let node = &plan.nodes[i];
-                let log = run_dir.join(format!("{}.log", file_name(&node.id)));
-                let tx = tx.clone();
-                let registry_push = registry_push(node, &options.plan);
-                let publish = options.publish.as_ref().zip(registry.as_ref());
-                let config = &session.config;
-                scope.spawn(move |_| {
-                    let start = Instant::now();
-                    let context = worker::ContextSource {
-                        cache,
-                        commit: &node.git_commit,
-                        directory: &node.directory,
-                    };
-                    let mut result = if node.builder == crate::manifest::Builder::OciImport {
-                        import_layout(cache, node, &log)
-                    } else {
-                        worker::run_build(i, &node.command, context, &log, &tx, &INTERRUPTED)
-                    };
-                    if let (Ok(()), Some(push)) = (&result, registry_push) {
-                        result = worker::run_simple(&push, Some(&log), &INTERRUPTED)
-                            .map_err(|e| format!("pushing the registry cache failed: {e}"));
-                    }
-                    if let (Ok(()), Some((publish, registry))) = (&result, publish) {
-                        result = push_built(config, node, publish, registry, &log);
-                    }
-                    let elapsed = start.elapsed();
-                    let event = match result {
-                        Ok(()) => Event::Built { node: i, elapsed },
-                        Err(reason) => Event::Failed {
-                            node: i,
-                            elapsed,
-                            reason,
-                            tail: worker::tail(&log, worker::TAIL_LINES),
-                            log: log.display().to_string(),
-                        },
-                    };
-                    let _ = tx.send(event);
+                reporter.event(&Event::Started {
+                    node: i,
+                    action: actions[i].verb(),
                 });
+                let (tx, node, action) = (tx.clone(), &plan.nodes[i], &actions[i]);
+                scope.spawn(move |_| job::run(i, node, action, shared, &tx));
             }
             // Nothing running and nothing ready: the queue is done, stopped, or every
             // remaining node was skipped.
             if running == 0 {
                 break;
             }
-            let event = match rx.recv_timeout(Duration::from_millis(100)) {
-                Ok(event) => event,
-                Err(_) => continue,
+            let Ok(event) = rx.recv_timeout(Duration::from_millis(100)) else {
+                continue;
             };
             reporter.event(&event);
-            match event {
-                Event::Built { node, elapsed } => {
-                    running -= 1;
-                    outcomes[node] = Some(Outcome::Built(elapsed));
-                    finish(
-                        &mut queue,
-                        &plan,
-                        &mut outcomes,
-                        &reporter,
-                        node,
-                        queue::Outcome::Success,
-                    );
-                }
-                Event::Failed { node, reason, .. } => {
-                    running -= 1;
-                    let interrupted = INTERRUPTED.load(Ordering::SeqCst);
-                    outcomes[node] = Some(if interrupted {
-                        Outcome::Failed("interrupted".to_string())
-                    } else {
-                        Outcome::Failed(reason)
-                    });
-                    finish(
-                        &mut queue,
-                        &plan,
-                        &mut outcomes,
-                        &reporter,
-                        node,
-                        queue::Outcome::Failed,
-                    );
-                    if options.fail_fast && !queue.is_stopped() {
-                        queue.stop();
-                        reporter.line("--fail-fast: no new builds are started");
+            let (node, outcome, result) = match event {
+                Event::Done {
+                    node,
+                    elapsed,
+                    pulled,
+                    pushed,
+                } => {
+                    if let Some(Err(reason)) = pushed {
+                        push_errors[node] = Some(reason);
                     }
+                    let outcome = if pulled {
+                        Outcome::Pulled(elapsed)
+                    } else {
+                        Outcome::Built(elapsed)
+                    };
+                    (node, outcome, queue::Outcome::Success)
                 }
-                Event::Started { .. } | Event::Step { .. } => {}
+                Event::Failed {
+                    node,
+                    reason,
+                    elapsed,
+                    ..
+                } => {
+                    let reason = if interrupt::interrupted() {
+                        "interrupted".to_string()
+                    } else {
+                        reason
+                    };
+                    let outcome = Outcome::Failed {
+                        reason,
+                        elapsed: Some(elapsed),
+                    };
+                    (node, outcome, queue::Outcome::Failed)
+                }
+                Event::Started { .. } | Event::Step { .. } => continue,
+            };
+            running -= 1;
+            outcomes[node] = Some(outcome);
+            finish(&mut queue, plan, &mut outcomes, reporter, node, result);
+            if result == queue::Outcome::Failed && shared.options.fail_fast && !queue.is_stopped() {
+                queue.stop();
+                reporter.line("--fail-fast: no new builds are started");
             }
             let c = queue.counts();
             reporter.counts(&format!(
@@ -413,27 +292,10 @@ fn build_arch(
             ));
         }
     });
-
-    let outcomes: Vec<Outcome> = outcomes
+    Ok(outcomes
         .into_iter()
         .map(|o| o.unwrap_or(Outcome::NotStarted))
-        .collect();
-    reporter.summary(&outcomes);
-    if INTERRUPTED.load(Ordering::SeqCst) {
-        return Err(Error::Interrupted);
-    }
-    let failed = outcomes
-        .iter()
-        .filter(|o| matches!(o, Outcome::Failed(_)))
-        .count();
-    let skipped = outcomes
-        .iter()
-        .filter(|o| matches!(o, Outcome::Skipped(_) | Outcome::NotStarted))
-        .count();
-    if failed + skipped > 0 {
-        return Err(Error::BuildFailed { failed, skipped });
-    }
-    Ok(())
+        .collect())
 }
 
 /// Marks a node finished in the queue and records what it skipped.
@@ -458,91 +320,28 @@ fn finish(
     }
 }
 
-/// What happens to one external parent before this architecture's builds.
-enum ParentStep {
-    /// `docker pull [--platform P] REF`, then `docker tag REF ALIAS`.
-    Pull { reference: String, alias: String },
-    /// `docker tag ALIAS REF`: the name holds another platform's image.
-    Restore { reference: String, alias: String },
-    /// `docker tag REF ALIAS`: the name holds this platform's image, not yet aliased.
-    Adopt { reference: String, alias: String },
-}
-
-/// The external parents to pull (per `--pull`), to point back at this platform's image, or
-/// to alias. `missing` means: no image for this platform, neither under the alias nor under
-/// the name (one `docker image inspect` for the platforms of the names).
-fn parent_steps(
-    plan: &Plan,
-    images: &HashMap<String, String>,
-    options: &BuildOptions,
-    arch: &str,
-    platform: &str,
-) -> Vec<ParentStep> {
-    let mut references: Vec<String> = Vec::new();
-    for node in &plan.nodes {
-        for parent in &node.parents {
-            if parent.node.is_none()
-                && parent.reference != "scratch"
-                && !references.contains(&parent.reference)
-            {
-                references.push(parent.reference.clone());
-            }
-        }
-    }
-    let present: Vec<&str> = references
-        .iter()
-        .filter(|r| images.contains_key(*r))
-        .map(String::as_str)
-        .collect();
-    let platforms: HashMap<String, String> = match Engine::platforms(&present) {
-        Ok(platforms) => present
-            .iter()
-            .map(|r| r.to_string())
-            .zip(platforms)
-            .collect(),
-        Err(_) => HashMap::new(),
-    };
-    let mut out = Vec::new();
-    for reference in references {
-        let alias = plan::key::parent_alias(&options.plan.cache_repo, arch, &reference);
-        let have_alias = images.contains_key(&alias);
-        let name_fits = platforms
-            .get(&reference)
-            .is_some_and(|p| docker::platform_matches(p, platform));
-        let pull = match options.pull {
-            Pull::Always => true,
-            Pull::Missing => !have_alias && !name_fits,
-            Pull::Never => false,
-        };
-        if pull {
-            out.push(ParentStep::Pull { reference, alias });
-        } else if have_alias {
-            if images.get(&alias) != images.get(&reference) {
-                out.push(ParentStep::Restore { reference, alias });
-            }
-        } else if name_fits {
-            out.push(ParentStep::Adopt { reference, alias });
-        }
-    }
-    out
-}
-
-/// `--push` for nodes that are already built: their tags, pushed where the registry does
-/// not have them yet. A node whose push fails is marked failed.
-fn push_nodes(
+/// `--push` for selected nodes that are already cached: their tags, pushed where the
+/// registry does not have them yet. Returns each node's push error.
+fn push_cached(
     session: &Session,
-    plan: &Plan,
-    nodes: &[usize],
-    images: &HashMap<String, String>,
-    publish: &crate::publish::PublishOptions,
-    registry: &crate::registry::Registry,
-    outcomes: &mut [Option<Outcome>],
-) -> Result<(), Error> {
+    prepared: &Prepared,
+    decided: &Decided,
+    options: &BuildOptions,
+    registry: Option<&Registry>,
+) -> Result<Vec<Option<String>>, Error> {
+    let plan = &prepared.plan;
+    let mut errors: Vec<Option<String>> = vec![None; plan.nodes.len()];
+    let (Some(publish), Some(registry)) = (&options.publish, registry) else {
+        return Ok(errors);
+    };
     let mut items = Vec::new();
     let mut owner = Vec::new();
-    for &i in nodes {
-        let node = &plan.nodes[i];
+    for (i, node) in plan.nodes.iter().enumerate() {
+        if decided.actions[i] != Action::Cached || !node.selected {
+            continue;
+        }
         if let Some(ns) = publish.targets.for_arch(&node.arch) {
+            let images = &prepared.images;
             for item in crate::publish::push_items(&session.config, node, ns, publish.uniq, images)
             {
                 items.push(item);
@@ -551,119 +350,63 @@ fn push_nodes(
         }
     }
     if items.is_empty() {
-        return Ok(());
+        return Ok(errors);
     }
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
     let mut err = std::io::stderr();
-    let failures = crate::publish::push_all(&items, images, publish, registry, &mut out, &mut err)?;
+    let failures = crate::publish::push_all(
+        &items,
+        &prepared.images,
+        publish,
+        registry,
+        &mut out,
+        &mut err,
+    )?;
     for failure in failures {
         let text = failure.describe(&items);
-        eprintln!("FAILED  push {text}");
-        outcomes[owner[failure.item]] = Some(Outcome::Failed(format!("push failed: {text}")));
+        let slot = &mut errors[owner[failure.item]];
+        match slot {
+            Some(existing) => existing.push_str(&format!("; {text}")),
+            None => *slot = Some(text),
+        }
     }
-    Ok(())
+    Ok(errors)
 }
 
-/// An oci-import node: the layout's image for the node's platform, verified, loaded and
-/// tagged with the cache tag and every image name.
-fn import_layout(
-    cache: &crate::git::GitCache,
-    node: &plan::Node,
-    log: &std::path::Path,
-) -> Result<(), String> {
-    let platform = crate::arch::platform(&node.arch)
-        .ok_or_else(|| format!("unknown architecture {}", node.arch))?;
-    // The log starts here, as a build's does.
-    std::fs::write(
-        log,
-        format!(
-            "$ {}  # oci-import of {}\n",
-            node.command.display(),
-            node.file
-        ),
-    )
-    .map_err(|e| format!("cannot create log {}: {e}", log.display()))?;
-    let selected = crate::oci::select_in_git(
-        cache,
-        &node.git_commit,
-        &node.directory,
-        &node.file,
-        &platform,
-    )
-    .map_err(|e| e.to_string())?;
-    let mut tags = vec![node.cache_tag.clone()];
-    tags.extend(node.images.iter().cloned());
-    crate::oci::import(cache, &node.git_commit, &selected, &tags, log, &INTERRUPTED)
-}
-
-/// `--push` in a worker, right after the node is built; output goes to the node's log.
-fn push_built(
-    config: &crate::cli::Config,
-    node: &plan::Node,
-    publish: &crate::publish::PublishOptions,
-    registry: &crate::registry::Registry,
-    log: &std::path::Path,
-) -> Result<(), String> {
-    let Some(ns) = publish.targets.for_arch(&node.arch) else {
-        return Ok(());
-    };
-    let mut images = HashMap::new();
-    if let Some(id) = Engine::image_id(&node.cache_tag) {
-        images.insert(node.cache_tag.clone(), id);
-    }
-    let mut node = node.clone();
-    node.built = Some(true);
-    let items = crate::publish::push_items(config, &node, ns, publish.uniq, &images);
-    let mut text: Vec<u8> = Vec::new();
-    let mut err_text: Vec<u8> = Vec::new();
-    let failures =
-        crate::publish::push_all(&items, &images, publish, registry, &mut text, &mut err_text)
-            .map_err(|e| e.to_string())?;
-    if let Ok(mut file) = std::fs::OpenOptions::new().append(true).open(log) {
-        use std::io::Write;
-        let _ = file.write_all(&text);
-        let _ = file.write_all(&err_text);
-    }
-    if failures.is_empty() {
-        Ok(())
-    } else {
-        let text: Vec<String> = failures.iter().map(|f| f.describe(&items)).collect();
-        Err(format!("push failed: {}", text.join("; ")))
-    }
-}
-
-/// With the docker driver, a BuildKit node's registry cache is pushed as an image.
-fn registry_push(node: &plan::Node, options: &PlanOptions) -> Option<DockerCommand> {
-    (options.build.registry_cache
-        && options.build.builder.is_none()
-        && node.builder == crate::manifest::Builder::Buildkit)
-        .then(|| DockerCommand {
-            env: Default::default(),
-            argv: vec!["docker".into(), "push".into(), node.cache_ref.clone()],
-        })
-}
-
+/// `--dry-run`: what each node would need, and the exact commands; nothing changes.
 fn dry_run(
-    plan: &Plan,
-    outcomes: &[Option<Outcome>],
-    retags: &[DockerCommand],
+    session: &Session,
+    prepared: &Prepared,
+    decided: &Decided,
+    options: &BuildOptions,
+    registry: Option<&Registry>,
     reporter: &Reporter,
 ) -> Result<(), Error> {
-    for cmd in retags {
-        reporter.line(&format!("would tag: {}", cmd.display()));
+    let plan = &prepared.plan;
+    for command in &decided.retags {
+        reporter.line(&format!("would tag: {}", command.display()));
     }
     for &i in &plan.order_indexes() {
         let node = &plan.nodes[i];
-        match &outcomes[i] {
-            Some(Outcome::Cached) => {
-                reporter.line(&format!("cached  {} ({})", node.id, node.cache_tag))
-            }
-            Some(Outcome::Failed(reason)) => {
-                reporter.line(&format!("FAILS   {}: {reason}", node.id))
-            }
-            _ => reporter.line(&format!(
-                "build   {}\n        context: {} at {}:{}\n        {}",
+        let ancestor = if node.selected { "" } else { " (ancestor)" };
+        match &decided.actions[i] {
+            Action::Cached => reporter.line(&format!(
+                "cached  {}{ancestor} ({})",
+                node.id, node.cache_tag
+            )),
+            Action::Unneeded => reporter.line(&format!(
+                "unneeded {}{ancestor}: no build here uses it",
+                node.id
+            )),
+            Action::Fail(reason) => reporter.line(&format!("FAILS   {}: {reason}", node.id)),
+            Action::Pull => reporter.line(&format!(
+                "pull    {}{ancestor}\n        {}",
+                node.id,
+                pull_display(&node.cache_tag)
+            )),
+            Action::Build | Action::Import => reporter.line(&format!(
+                "build   {}{ancestor}\n        context: {} at {}:{}\n        {}",
                 node.id,
                 node.git_url,
                 &node.git_commit[..12.min(node.git_commit.len())],
@@ -672,29 +415,63 @@ fn dry_run(
             )),
         }
     }
+    if let (Some(publish), Some(registry)) = (&options.publish, registry) {
+        let cached: Vec<usize> = (0..plan.nodes.len())
+            .filter(|&i| decided.actions[i] == Action::Cached && plan.nodes[i].selected)
+            .collect();
+        let mut items = Vec::new();
+        for &i in &cached {
+            let node = &plan.nodes[i];
+            if let Some(ns) = publish.targets.for_arch(&node.arch) {
+                items.extend(crate::publish::push_items(
+                    &session.config,
+                    node,
+                    ns,
+                    publish.uniq,
+                    &prepared.images,
+                ));
+            }
+        }
+        let stdout = std::io::stdout();
+        let mut err = std::io::stderr();
+        crate::publish::push_all(
+            &items,
+            &prepared.images,
+            publish,
+            registry,
+            &mut stdout.lock(),
+            &mut err,
+        )?;
+        for (i, node) in plan.nodes.iter().enumerate() {
+            if !decided.actions[i].runs() || !node.selected {
+                continue;
+            }
+            if let Some(ns) = publish.targets.for_arch(&node.arch) {
+                for item in crate::publish::push_items(
+                    &session.config,
+                    node,
+                    ns,
+                    publish.uniq,
+                    &prepared.images,
+                ) {
+                    reporter.line(&format!("would push {} after building", item.target));
+                }
+            }
+        }
+    }
     Ok(())
 }
 
-pub(crate) fn install_signal_handler() {
-    // A second install (e.g. in tests running builds in one process) keeps the first.
-    let _ = ctrlc::set_handler(|| INTERRUPTED.store(true, Ordering::SeqCst));
+fn pull_display(reference: &str) -> String {
+    DockerCommand {
+        env: Default::default(),
+        argv: vec!["docker".into(), "pull".into(), reference.into()],
+    }
+    .display()
 }
 
 fn now() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs() as i64)
-}
-
-/// A node id as a file name.
-fn file_name(id: &str) -> String {
-    id.chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || "-_.".contains(c) {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect()
 }

@@ -119,6 +119,17 @@ impl Plan {
         arches.sort_unstable();
         arches.dedup();
         write!(out, "plan: {} nodes", self.nodes.len())?;
+        let ancestors = self.nodes.iter().filter(|n| !n.selected).count();
+        if ancestors > 0 {
+            write!(
+                out,
+                " ({} selected, {ancestors} ancestor{} planned for {} key{})",
+                self.nodes.len() - ancestors,
+                if ancestors == 1 { "" } else { "s" },
+                if ancestors == 1 { "its" } else { "their" },
+                if ancestors == 1 { "" } else { "s" },
+            )?;
+        }
         if !arches.is_empty() {
             write!(out, " for {}", arches.join(", "))?;
         }
@@ -184,14 +195,19 @@ fn write_node(out: &mut impl Write, node: &Node) -> io::Result<()> {
     } else {
         ""
     };
+    let ancestor = if node.selected { "" } else { "  (ancestor)" };
     writeln!(
         out,
-        "  {}  [{}]  key {}{provisional}  {status}",
+        "  {}  [{}]  key {}{provisional}  {status}{ancestor}",
         node.id,
         node.builder.as_str(),
         &node.key[..12]
     )?;
-    writeln!(out, "      tags: {}", node.images.join(" "))?;
+    if node.images.is_empty() {
+        writeln!(out, "      tags: {} only", node.cache_tag)?;
+    } else {
+        writeln!(out, "      tags: {}", node.images.join(" "))?;
+    }
     if !node.parents.is_empty() {
         let parents: Vec<String> = node
             .parents

@@ -280,9 +280,7 @@ impl<'e, 'a> Exec<'e, 'a> {
             )));
         };
         if self.depth == MAX_DEPTH {
-            return Err(self.errorf(format!(
-                "exceeded maximum template depth ({MAX_DEPTH})"
-            )));
+            return Err(self.errorf(format!("exceeded maximum template depth ({MAX_DEPTH})")));
         }
         let new_dot = match pipe {
             Some(pipe) => self.eval_pipeline(dot, pipe)?,
@@ -371,7 +369,10 @@ impl<'e, 'a> Exec<'e, 'a> {
             Arg::Nil { .. } => Err(self.errorf("nil is not a command")),
             Arg::Number { number, .. } => self.ideal_constant(number),
             Arg::String { text, .. } => Ok(Value::Str(Str::Borrowed(text))),
-            _ => Err(self.errorf(format!("can't evaluate command {}", gofmt::quote(&first.to_string(), false)))),
+            _ => Err(self.errorf(format!(
+                "can't evaluate command {}",
+                gofmt::quote(&first.to_string(), false)
+            ))),
         }
     }
 
@@ -521,7 +522,16 @@ impl<'e, 'a> Exec<'e, 'a> {
                 gofmt::quote(name, false)
             )));
         };
-        self.eval_call(dot, Callee::Func(func), sig, builtin, node, name, args, last)
+        self.eval_call(
+            dot,
+            Callee::Func(func),
+            sig,
+            builtin,
+            node,
+            name,
+            args,
+            last,
+        )
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -584,7 +594,7 @@ impl<'e, 'a> Exec<'e, 'a> {
         }
         if let Some(last) = last {
             let ty = match sig.variadic {
-                Some(rest) if num_in - 1 >= num_fixed => rest,
+                Some(rest) if num_in > num_fixed => rest,
                 Some(_) => sig.params[num_in - 1],
                 None => sig.params[sig.params.len() - 1],
             };
@@ -656,10 +666,9 @@ impl<'e, 'a> Exec<'e, 'a> {
                     "can't handle assignment of {arg} to empty interface argument"
                 ))),
             },
-            Some(t @ (Ty::EntryPtr | Ty::Entry)) => Err(self.errorf(format!(
-                "can't handle {arg} for arg of type {}",
-                t.name()
-            ))),
+            Some(t @ (Ty::EntryPtr | Ty::Entry)) => {
+                Err(self.errorf(format!("can't handle {arg} for arg of type {}", t.name())))
+            }
             None => Err(self.errorf(format!("can't handle {arg} for arg of type <nil>"))),
         }
     }
@@ -703,10 +712,9 @@ impl<'e, 'a> Exec<'e, 'a> {
                 }));
             }
             (Ty::Entry, Value::NilPtr(PtrType::Entry)) => {
-                return Err(self.errorf(format!(
-                    "dereference of nil pointer of type {}",
-                    ty.name()
-                )));
+                return Err(
+                    self.errorf(format!("dereference of nil pointer of type {}", ty.name()))
+                );
             }
             _ => false,
         };

@@ -295,7 +295,9 @@ fn str_of<'v>(v: &'v Value<'_>) -> &'v str {
 /// Go's panic text for a failed `x.(string)`.
 fn conversion(value: &Value<'_>, want: &str) -> String {
     match value {
-        Value::Nil | Value::Invalid => format!("interface conversion: interface {{}} is nil, not {want}"),
+        Value::Nil | Value::Invalid => {
+            format!("interface conversion: interface {{}} is nil, not {want}")
+        }
         other => format!(
             "interface conversion: interface {{}} is {}, not {want}",
             other.type_name()
@@ -306,7 +308,10 @@ fn conversion(value: &Value<'_>, want: &str) -> String {
 /// templatelib's `thingsActionFactory`: the arguments with lists spread out.
 fn things<'a>(name: &str, args: &[Value<'a>]) -> Result<Vec<Value<'a>>, String> {
     if args.is_empty() {
-        return Err(format!("{} requires at least one argument", gofmt::quote(name, false)));
+        return Err(format!(
+            "{} requires at least one argument",
+            gofmt::quote(name, false)
+        ));
     }
     let mut out = Vec::new();
     for arg in args {
@@ -737,17 +742,32 @@ fn write_json(out: &mut String, value: &Value<'_>) {
         Value::Entry(e) => {
             let entry = &e.entry;
             let fields: [(&str, Value<'_>); 11] = [
-                ("Maintainers", super::model::field(value, "Maintainers").unwrap_or_default()),
-                ("Tags", super::model::field(value, "Tags").unwrap_or_default()),
-                ("SharedTags", super::model::field(value, "SharedTags").unwrap_or_default()),
-                ("Architectures", super::model::field(value, "Architectures").unwrap_or_default()),
+                (
+                    "Maintainers",
+                    super::model::field(value, "Maintainers").unwrap_or_default(),
+                ),
+                (
+                    "Tags",
+                    super::model::field(value, "Tags").unwrap_or_default(),
+                ),
+                (
+                    "SharedTags",
+                    super::model::field(value, "SharedTags").unwrap_or_default(),
+                ),
+                (
+                    "Architectures",
+                    super::model::field(value, "Architectures").unwrap_or_default(),
+                ),
                 ("GitRepo", entry.string(|e| &e.git_repo)),
                 ("GitFetch", entry.string(|e| &e.git_fetch)),
                 ("GitCommit", entry.string(|e| &e.git_commit)),
                 ("Directory", entry.string(|e| &e.directory)),
                 ("File", entry.string(|e| &e.file)),
                 ("Builder", entry.string(|e| &e.builder)),
-                ("Constraints", super::model::field(value, "Constraints").unwrap_or_default()),
+                (
+                    "Constraints",
+                    super::model::field(value, "Constraints").unwrap_or_default(),
+                ),
             ];
             json_object(out, &fields);
         }
@@ -835,7 +855,11 @@ fn json_float(f: f64) -> String {
     } else {
         // Shortest digits, never an exponent.
         let (digits, dp) = shortest(abs);
-        let mut s = if f < 0.0 { String::from("-") } else { String::new() };
+        let mut s = if f < 0.0 {
+            String::from("-")
+        } else {
+            String::new()
+        };
         if dp <= 0 {
             s.push_str("0.");
             s.push_str(&"0".repeat((-dp) as usize));
@@ -876,12 +900,18 @@ mod tests {
     }
 
     fn list(items: &[&str]) -> Value<'static> {
-        Value::List(List::owned(ListType::Strings, items.iter().map(|x| s(x)).collect()))
+        Value::List(List::owned(
+            ListType::Strings,
+            items.iter().map(|x| s(x)).collect(),
+        ))
     }
 
     #[test]
     fn json_matches_go_encoding() {
-        assert_eq!(json(&s("a<b>&\"\\\n\u{2028}")), "\"a\\u003cb\\u003e\\u0026\\\"\\\\\\n\\u2028\"");
+        assert_eq!(
+            json(&s("a<b>&\"\\\n\u{2028}")),
+            "\"a\\u003cb\\u003e\\u0026\\\"\\\\\\n\\u2028\""
+        );
         assert_eq!(json(&list(&["x", "y"])), "[\"x\",\"y\"]");
         assert_eq!(json(&Value::List(List::nil(ListType::Strings))), "null");
         assert_eq!(json(&Value::Float(1.5)), "1.5");
@@ -910,14 +940,23 @@ mod tests {
             Err("incompatible types for comparison: int and string".into())
         );
         assert_eq!(lt(&Value::Int(1), &Value::Int(2)), Ok(true));
-        assert_eq!(lt(&Value::Bool(true), &Value::Bool(false)), Err("invalid type for comparison".into()));
+        assert_eq!(
+            lt(&Value::Bool(true), &Value::Bool(false)),
+            Err("invalid type for comparison".into())
+        );
         assert_eq!(eq(&Value::NilPtr(PtrType::Entry), &[Value::Nil]), Ok(true));
     }
 
     #[test]
     fn escapers_match_go() {
-        assert_eq!(html_escape("<a href='x'>&\"</a>"), "&lt;a href=&#39;x&#39;&gt;&amp;&#34;&lt;/a&gt;");
-        assert_eq!(js_escape("a'b\"c<d>=&\n"), "a\\'b\\\"c\\u003Cd\\u003E\\u003D\\u0026\\u000A");
+        assert_eq!(
+            html_escape("<a href='x'>&\"</a>"),
+            "&lt;a href=&#39;x&#39;&gt;&amp;&#34;&lt;/a&gt;"
+        );
+        assert_eq!(
+            js_escape("a'b\"c<d>=&\n"),
+            "a\\'b\\\"c\\u003Cd\\u003E\\u003D\\u0026\\u000A"
+        );
         assert_eq!(query_escape("a b&c=d/é"), "a+b%26c%3Dd%2F%C3%A9");
     }
 }

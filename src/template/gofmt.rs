@@ -164,8 +164,7 @@ pub fn format_float(f: f64, verb: char, prec: Option<usize>, sharp: bool) -> Str
             }
         }
     };
-    if sharp && (verb == 'e' || verb == 'E' || verb == 'f' || verb == 'F') && !body.contains('.')
-    {
+    if sharp && (verb == 'e' || verb == 'E' || verb == 'f' || verb == 'F') && !body.contains('.') {
         // `%#.0f` keeps the point.
         match body.find(['e', 'E']) {
             Some(i) => body.insert(i, '.'),
@@ -542,7 +541,12 @@ fn number(bytes: &[u8], mut i: usize) -> (Option<usize>, usize) {
     if i == start {
         (None, i)
     } else {
-        (std::str::from_utf8(&bytes[start..i]).ok().and_then(|s| s.parse().ok()), i)
+        (
+            std::str::from_utf8(&bytes[start..i])
+                .ok()
+                .and_then(|s| s.parse().ok()),
+            i,
+        )
     }
 }
 
@@ -577,7 +581,9 @@ fn format_one(value: &Value<'_>, verb: char, spec: &Spec) -> String {
             _ => bad_verb(value, verb),
         },
         Value::Int(n) => format_int(*n, verb, spec).unwrap_or_else(|| bad_verb(value, verb)),
-        Value::Float(f) => format_float_verb(*f, verb, spec).unwrap_or_else(|| bad_verb(value, verb)),
+        Value::Float(f) => {
+            format_float_verb(*f, verb, spec).unwrap_or_else(|| bad_verb(value, verb))
+        }
         Value::Str(s) => format_str(s, verb, spec).unwrap_or_else(|| bad_verb(value, verb)),
         Value::Nil | Value::Invalid | Value::NilPtr(_) if verb == 'v' => {
             spec.pad("<nil>".to_string(), false)
@@ -627,8 +633,7 @@ fn format_str(s: &str, verb: char, spec: &Spec) -> Option<String> {
         'v' | 's' => spec.pad(truncated(s), false),
         'q' => {
             let s = truncated(s);
-            if spec.sharp && !s.contains('`') && s.chars().all(|c| c == '\t' || !c.is_control())
-            {
+            if spec.sharp && !s.contains('`') && s.chars().all(|c| c == '\t' || !c.is_control()) {
                 spec.pad(format!("`{s}`"), false)
             } else {
                 spec.pad(quote(&s, spec.plus), false)
@@ -758,14 +763,7 @@ pub fn go_syntax(value: &Value<'_>) -> String {
             let items: Vec<String> = list.iter().map(|v| go_syntax(&v)).collect();
             format!("{}{{{}}}", list.ty.name(), items.join(", "))
         }
-        Value::Float(f) => {
-            let s = format_float(*f, 'g', None, false);
-            if s.contains(['.', 'e', 'I', 'N']) {
-                s
-            } else {
-                format!("{s}")
-            }
-        }
+        Value::Float(f) => format_float(*f, 'g', None, false),
         other => {
             let mut s = String::new();
             print_value(&mut s, other, 0);
@@ -807,27 +805,87 @@ mod tests {
         for (f, want) in cases {
             assert_eq!(format_float(f, 'g', None, false), want, "{f}");
         }
-        assert_eq!(sprintf("%.2f|%e|%8.3f|%-6.1f|", &[Value::Float(3.14159), Value::Float(1234.5), Value::Float(2.0), Value::Float(1.25)]), "3.14|1.234500e+03|   2.000|1.2   |");
-        assert_eq!(sprintf("%g %G %.3g", &[Value::Float(1e21), Value::Float(1e-7), Value::Float(3.14159)]), "1e+21 1E-07 3.14");
+        assert_eq!(
+            sprintf(
+                "%.2f|%e|%8.3f|%-6.1f|",
+                &[
+                    Value::Float(2.34567),
+                    Value::Float(1234.5),
+                    Value::Float(2.0),
+                    Value::Float(1.25)
+                ]
+            ),
+            "2.35|1.234500e+03|   2.000|1.2   |"
+        );
+        assert_eq!(
+            sprintf(
+                "%g %G %.3g",
+                &[
+                    Value::Float(1e21),
+                    Value::Float(1e-7),
+                    Value::Float(2.34567)
+                ]
+            ),
+            "1e+21 1E-07 2.35"
+        );
     }
 
     #[test]
     fn printf_verbs_flags_and_errors() {
         let cases: &[(&str, Vec<Value<'static>>, &str)] = &[
-            ("%s-%5s-%-5s|", vec![s("a"), s("b"), s("c")], "a-    b-c    |"),
-            ("%q %+q %#q", vec![s("a\"b\n"), s("é"), s("x")], "\"a\\\"b\\n\" \"\\u00e9\" `x`"),
-            ("%d %5d %-5d| %05d %+d %x %X %o %b %#x", vec![Value::Int(42), Value::Int(42), Value::Int(42), Value::Int(-42), Value::Int(3), Value::Int(255), Value::Int(255), Value::Int(8), Value::Int(5), Value::Int(255)], "42    42 42   | -0042 +3 ff FF 10 101 0xff"),
-            ("%c %q %U", vec![Value::Int(65), Value::Int(65), Value::Int(0x1f600)], "A 'A' U+1F600"),
-            ("%t %v", vec![Value::Bool(true), Value::Bool(false)], "true false"),
+            (
+                "%s-%5s-%-5s|",
+                vec![s("a"), s("b"), s("c")],
+                "a-    b-c    |",
+            ),
+            (
+                "%q %+q %#q",
+                vec![s("a\"b\n"), s("é"), s("x")],
+                "\"a\\\"b\\n\" \"\\u00e9\" `x`",
+            ),
+            (
+                "%d %5d %-5d| %05d %+d %x %X %o %b %#x",
+                vec![
+                    Value::Int(42),
+                    Value::Int(42),
+                    Value::Int(42),
+                    Value::Int(-42),
+                    Value::Int(3),
+                    Value::Int(255),
+                    Value::Int(255),
+                    Value::Int(8),
+                    Value::Int(5),
+                    Value::Int(255),
+                ],
+                "42    42 42   | -0042 +3 ff FF 10 101 0xff",
+            ),
+            (
+                "%c %q %U",
+                vec![Value::Int(65), Value::Int(65), Value::Int(0x1f600)],
+                "A 'A' U+1F600",
+            ),
+            (
+                "%t %v",
+                vec![Value::Bool(true), Value::Bool(false)],
+                "true false",
+            ),
             ("%x % x", vec![s("hi"), s("hi")], "6869 68 69"),
             ("%d", vec![s("x")], "%!d(string=x)"),
             ("%s %s", vec![s("x")], "x %!s(MISSING)"),
             ("%s", vec![s("x"), Value::Int(1)], "x%!(EXTRA int=1)"),
             ("%v %s", vec![Value::Nil, Value::Nil], "<nil> %!s(<nil>)"),
-            ("%T %T %T", vec![s("x"), Value::Int(1), Value::Nil], "string int <nil>"),
+            (
+                "%T %T %T",
+                vec![s("x"), Value::Int(1), Value::Nil],
+                "string int <nil>",
+            ),
             ("100%%", vec![], "100%"),
             ("%[2]s %[1]s", vec![s("a"), s("b")], "b a"),
-            ("%*d|%.*s", vec![Value::Int(4), Value::Int(7), Value::Int(2), s("abcdef")], "   7|ab"),
+            (
+                "%*d|%.*s",
+                vec![Value::Int(4), Value::Int(7), Value::Int(2), s("abcdef")],
+                "   7|ab",
+            ),
             ("%.2s", vec![s("héllo")], "hé"),
             ("%!", vec![], "%!!(MISSING)"),
             ("50%", vec![], "50%!(NOVERB)"),
@@ -840,10 +898,16 @@ mod tests {
     #[test]
     fn print_and_println_space_like_go() {
         assert_eq!(sprint(&[s("a"), s("b")]), "ab");
-        assert_eq!(sprint(&[Value::Int(1), Value::Int(2), s("x"), Value::Int(3)]), "1 2x3");
+        assert_eq!(
+            sprint(&[Value::Int(1), Value::Int(2), s("x"), Value::Int(3)]),
+            "1 2x3"
+        );
         assert_eq!(sprintln(&[s("a"), Value::Int(1)]), "a 1\n");
-        let list = Value::List(List::owned(super::super::value::ListType::Strings, vec![s("a"), s("b")]));
-        assert_eq!(sprint(&[list.clone()]), "[a b]");
+        let list = Value::List(List::owned(
+            super::super::value::ListType::Strings,
+            vec![s("a"), s("b")],
+        ));
+        assert_eq!(sprint(std::slice::from_ref(&list)), "[a b]");
         assert_eq!(sprintf("%q", &[list]), "[\"a\" \"b\"]");
     }
 

@@ -612,6 +612,9 @@ mod tests {
         assert_eq!(last("{{ .X# }}"), "bad character U+0023 '#'");
         assert_eq!(last("{{ 3x }}"), "bad number syntax: \"3x\"");
         assert_eq!(last("{{ ( .X }}"), "unclosed left paren");
-        assert_eq!(last("{{/* x */ }}"), "comment ends before closing delimiter");
+        assert_eq!(
+            last("{{/* x */ }}"),
+            "comment ends before closing delimiter"
+        );
     }
 }

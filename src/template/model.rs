@@ -19,7 +19,8 @@ use super::value::{
 };
 
 /// Go's nil pointer dereference, as `text/template` reports a panic in a method.
-pub const NIL_DEREFERENCE: &str = "runtime error: invalid memory address or nil pointer dereference";
+pub const NIL_DEREFERENCE: &str =
+    "runtime error: invalid memory address or nil pointer dereference";
 
 /// One repository argument of `cat` (bashbrew's `Repo`).
 #[derive(Debug)]
@@ -587,7 +588,12 @@ fn repo_call<'a>(
 ) -> CallResult<'a> {
     use Method as M;
     let r = repo.data();
-    let str_arg = |i: usize| args.get(i).and_then(Value::as_str).unwrap_or("").to_string();
+    let str_arg = |i: usize| {
+        args.get(i)
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string()
+    };
     let strings = |items: Vec<String>| {
         Value::List(List::owned(
             ListType::Strings,

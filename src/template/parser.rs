@@ -94,9 +94,15 @@ pub struct NumberNode {
 #[derive(Debug, Clone)]
 pub enum Arg {
     /// `.A.B`
-    Field { pos: Pos, idents: Vec<String> },
+    Field {
+        pos: Pos,
+        idents: Vec<String>,
+    },
     /// `$x.A` (idents[0] is `$x`)
-    Variable { pos: Pos, idents: Vec<String> },
+    Variable {
+        pos: Pos,
+        idents: Vec<String>,
+    },
     /// `(pipeline).A.B`
     Chain {
         pos: Pos,
@@ -104,11 +110,24 @@ pub enum Arg {
         fields: Vec<String>,
     },
     /// A function name.
-    Identifier { pos: Pos, name: String },
-    Dot { pos: Pos },
-    Nil { pos: Pos },
-    Bool { pos: Pos, value: bool },
-    Number { pos: Pos, number: NumberNode },
+    Identifier {
+        pos: Pos,
+        name: String,
+    },
+    Dot {
+        pos: Pos,
+    },
+    Nil {
+        pos: Pos,
+    },
+    Bool {
+        pos: Pos,
+        value: bool,
+    },
+    Number {
+        pos: Pos,
+        number: NumberNode,
+    },
     String {
         pos: Pos,
         quoted: String,
@@ -227,7 +246,11 @@ impl fmt::Display for Node {
             Node::Range(b) => branch(f, "range", b),
             Node::With(b) => branch(f, "with", b),
             Node::Template { name, pipe, .. } => match pipe {
-                Some(p) => write!(f, "{{{{template {} {p}}}}}", super::gofmt::quote(name, false)),
+                Some(p) => write!(
+                    f,
+                    "{{{{template {} {p}}}}}",
+                    super::gofmt::quote(name, false)
+                ),
                 None => write!(f, "{{{{template {}}}}}", super::gofmt::quote(name, false)),
             },
             Node::Break { .. } => f.write_str("{{break}}"),
@@ -370,9 +393,10 @@ impl<'t> Parser<'t, '_> {
 
     fn add(&mut self, name: String, root: ListNode) -> PResult<()> {
         match self.set.get(&name) {
-            Some(existing) if !is_empty(existing) && !is_empty(&root) => Err(self.errorf(
-                format!("template: multiple definition of template {}", quote(&name)),
-            )),
+            Some(existing) if !is_empty(existing) && !is_empty(&root) => Err(self.errorf(format!(
+                "template: multiple definition of template {}",
+                quote(&name)
+            ))),
             Some(existing) if !is_empty(existing) => Ok(()),
             _ => {
                 self.set.insert(name, root);
@@ -760,10 +784,7 @@ impl<'t> Parser<'t, '_> {
         Ok(Some(match token.kind {
             Kind::Identifier => {
                 if !(self.has_function)(&token.val) {
-                    return Err(self.errorf(format!(
-                        "function {} not defined",
-                        quote(&token.val)
-                    )));
+                    return Err(self.errorf(format!("function {} not defined", quote(&token.val))));
                 }
                 Arg::Identifier {
                     pos,
@@ -889,7 +910,13 @@ fn unescape(
             let v = u32::from_str_radix(&hex, 16).map_err(|_| bad())?;
             if c == 'x' {
                 // A byte: only meaningful as part of UTF-8; keep ASCII, else a replacement.
-                Ok((char::from_u32(v).filter(|_| v < 0x80).unwrap_or('\u{fffd}').to_string(), v))
+                Ok((
+                    char::from_u32(v)
+                        .filter(|_| v < 0x80)
+                        .unwrap_or('\u{fffd}')
+                        .to_string(),
+                    v,
+                ))
             } else {
                 let ch = char::from_u32(v).ok_or_else(bad)?;
                 Ok((ch.to_string(), v))
@@ -904,7 +931,13 @@ fn unescape(
             if v > 255 {
                 return Err(bad());
             }
-            Ok((char::from_u32(v).filter(|_| v < 0x80).unwrap_or('\u{fffd}').to_string(), v))
+            Ok((
+                char::from_u32(v)
+                    .filter(|_| v < 0x80)
+                    .unwrap_or('\u{fffd}')
+                    .to_string(),
+                v,
+            ))
         }
         _ => Err(bad()),
     }
@@ -1080,7 +1113,10 @@ mod tests {
             round_trip("{{if .A}}1{{else if .B}}2{{else}}3{{end}}"),
             "{{if .A}}1{{else}}{{if .B}}2{{else}}3{{end}}{{end}}"
         );
-        assert_eq!(round_trip("{{ (printf \"%s\" .X).Y }}"), "{{(printf \"%s\" .X).Y}}");
+        assert_eq!(
+            round_trip("{{ (printf \"%s\" .X).Y }}"),
+            "{{(printf \"%s\" .X).Y}}"
+        );
     }
 
     #[test]
@@ -1092,7 +1128,10 @@ mod tests {
         assert_eq!(err("{{ $x }}"), "template: t:1: undefined variable \"$x\"");
         assert_eq!(err("{{ if .X }}"), "template: t:1: unexpected EOF");
         assert_eq!(err("{{ end }}"), "template: t:1: unexpected {{end}}");
-        assert_eq!(err("{{ break }}"), "template: t:1: {{break}} outside {{range}}");
+        assert_eq!(
+            err("{{ break }}"),
+            "template: t:1: {{break}} outside {{range}}"
+        );
         assert_eq!(err("{{ }}"), "template: t:1: missing value for command");
         assert_eq!(
             err("{{ .X | \"a\" }}"),
@@ -1107,8 +1146,14 @@ mod tests {
             err("{{define \"a\"}}x{{end}}{{define \"a\"}}y{{end}}"),
             "template: t:1: template: multiple definition of template \"a\""
         );
-        assert_eq!(err("{{ 1.x }}"), "template: t:1: bad number syntax: \"1.x\"");
-        assert_eq!(err("{{ \"a\".B }}"), "template: t:1: unexpected . after term \"\\\"a\\\"\"");
+        assert_eq!(
+            err("{{ 1.x }}"),
+            "template: t:1: bad number syntax: \"1.x\""
+        );
+        assert_eq!(
+            err("{{ \"a\".B }}"),
+            "template: t:1: unexpected . after term \"\\\"a\\\"\""
+        );
     }
 
     #[test]

@@ -55,12 +55,14 @@ impl<'a> Host<'a> for TestHost {
     fn skip_constraints(&self, _: &RepoData<'a>, _: &Entry) -> bool {
         false
     }
-    fn sorted_entries(
-        &self,
-        repo: &RepoData<'a>,
-        _: bool,
-    ) -> Result<Vec<EntryRef<'a>>, String> {
-        Ok(repo.manifest.entries.iter().rev().map(EntryRef::Borrowed).collect())
+    fn sorted_entries(&self, repo: &RepoData<'a>, _: bool) -> Result<Vec<EntryRef<'a>>, String> {
+        Ok(repo
+            .manifest
+            .entries
+            .iter()
+            .rev()
+            .map(EntryRef::Borrowed)
+            .collect())
     }
 }
 
@@ -109,68 +111,158 @@ fn fail(template: &str) -> String {
 fn actions_pipelines_and_variables() {
     let cases = [
         ("{{ .RepoName }}", "x"),
-        ("{{ $n := .RepoName }}{{ $n }}-{{ $n = \"y\" }}{{ $n }}", "x-y"),
+        (
+            "{{ $n := .RepoName }}{{ $n }}-{{ $n = \"y\" }}{{ $n }}",
+            "x-y",
+        ),
         ("{{ .RepoName | printf \"%s!\" }}", "x!"),
         ("{{ len .Entries }} {{ len .Manifest.Entries }}", "2 2"),
         ("{{ (index .Entries 1).Directory }}", "1/alpine"),
-        ("{{ 3 }} {{ 1.5 }} {{ 1e3 }} {{ 'a' }} {{ 0x10 }} {{ true }}", "3 1.5 1000 97 16 true"),
+        (
+            "{{ 3 }} {{ 1.5 }} {{ 1e3 }} {{ 'a' }} {{ 0x10 }} {{ true }}",
+            "3 1.5 1000 97 16 true",
+        ),
         ("{{ \"a\\tb\" }}|{{ `raw\\n` }}", "a\tb|raw\\n"),
-        ("{{ .TagName }}|{{ .TagEntry }}|{{ .TagEntries }}", "|<nil>|[]"),
+        (
+            "{{ .TagName }}|{{ .TagEntry }}|{{ .TagEntries }}",
+            "|<nil>|[]",
+        ),
     ];
     for (template, want) in cases {
         assert_eq!(run(template), want, "{template}");
     }
     // A missing map key prints "<no value>"; here the model has none, so check the printer.
-    assert_eq!(run_tag("{{ .TagEntry.Tags }}", Some("alpine")).unwrap(), "[1.0-alpine alpine]");
+    assert_eq!(
+        run_tag("{{ .TagEntry.Tags }}", Some("alpine")).unwrap(),
+        "[1.0-alpine alpine]"
+    );
 }
 
 #[test]
 fn control_structures() {
     let cases = [
-        ("{{ range $i, $e := .Entries }}{{ $i }}={{ index $e.Tags 0 }};{{ end }}", "0=1.0;1=1.0-alpine;"),
-        ("{{ range .Entries }}{{ .Directory }} {{ end }}", "1 1/alpine "),
+        (
+            "{{ range $i, $e := .Entries }}{{ $i }}={{ index $e.Tags 0 }};{{ end }}",
+            "0=1.0;1=1.0-alpine;",
+        ),
+        (
+            "{{ range .Entries }}{{ .Directory }} {{ end }}",
+            "1 1/alpine ",
+        ),
         ("{{ range .TagEntries }}x{{ else }}empty{{ end }}", "empty"),
-        ("{{ range $e := .Entries }}{{ if eq $e.Directory \"1\" }}{{ continue }}{{ end }}{{ $e.Directory }}{{ end }}", "1/alpine"),
-        ("{{ range .Entries }}{{ .Directory }}{{ break }}{{ end }}", "1"),
+        (
+            "{{ range $e := .Entries }}{{ if eq $e.Directory \"1\" }}{{ continue }}{{ end }}{{ $e.Directory }}{{ end }}",
+            "1/alpine",
+        ),
+        (
+            "{{ range .Entries }}{{ .Directory }}{{ break }}{{ end }}",
+            "1",
+        ),
         ("{{ range 3 }}{{ . }}{{ end }}", "012"),
-        ("{{ if false }}a{{ else if .RepoName }}b{{ else }}c{{ end }}", "b"),
-        ("{{ with .TagName }}t{{ else with .RepoName }}{{ . }}{{ end }}", "x"),
+        (
+            "{{ if false }}a{{ else if .RepoName }}b{{ else }}c{{ end }}",
+            "b",
+        ),
+        (
+            "{{ with .TagName }}t{{ else with .RepoName }}{{ . }}{{ end }}",
+            "x",
+        ),
         ("{{ with $x := .RepoName }}{{ $x }}{{ . }}{{ end }}", "xx"),
-        ("{{ define \"t\" }}[{{ . }}]{{ end }}{{ template \"t\" .RepoName }}", "[x]"),
+        (
+            "{{ define \"t\" }}[{{ . }}]{{ end }}{{ template \"t\" .RepoName }}",
+            "[x]",
+        ),
         ("{{ block \"b\" .RepoName }}<{{ . }}>{{ end }}", "<x>"),
         ("{{- /* comment */ -}}\n  a  {{- \" b \" -}}  c", "a b c"),
-        ("{{ if and .RepoName (not .TagName) }}y{{ end }}{{ or .TagName \"dflt\" }}", "ydflt"),
+        (
+            "{{ if and .RepoName (not .TagName) }}y{{ end }}{{ or .TagName \"dflt\" }}",
+            "ydflt",
+        ),
         ("{{ and 1 0 2 }} {{ or 0 \"\" }} {{ and }}", ""),
     ];
     for (template, want) in cases.iter().take(cases.len() - 1) {
         assert_eq!(run(template), *want, "{template}");
     }
     // Variables set in a range body are reset per iteration; `and` short-circuits.
-    assert_eq!(run("{{ and 0 .Nope.X }}{{ or 1 (index .Entries 99) }}"), "01");
+    assert_eq!(
+        run("{{ and 0 .Nope.X }}{{ or 1 (index .Entries 99) }}"),
+        "01"
+    );
 }
 
 #[test]
 fn builtins_and_bashbrew_functions() {
     let cases = [
-        ("{{ eq 1 1 }} {{ eq \"a\" \"b\" \"a\" }} {{ ne 1 2 }} {{ lt 1 2 }} {{ le 2 2 }} {{ gt \"b\" \"a\" }} {{ ge 1 2 }}", "true true true true true true false"),
-        ("{{ print \"a\" 1 2 \"b\" }}|{{ println 1 \"x\" }}|", "a1 2b|1 x\n|"),
-        ("{{ html \"<a&b>\" }} {{ js \"it's\" }} {{ urlquery \"a b\" }}", "&lt;a&amp;b&gt; it\\'s a+b"),
-        ("{{ slice \"abcdef\" 1 3 }} {{ slice .Manifest.Global.Architectures 0 1 }}", "bc [amd64]"),
+        (
+            "{{ eq 1 1 }} {{ eq \"a\" \"b\" \"a\" }} {{ ne 1 2 }} {{ lt 1 2 }} {{ le 2 2 }} {{ gt \"b\" \"a\" }} {{ ge 1 2 }}",
+            "true true true true true true false",
+        ),
+        (
+            "{{ print \"a\" 1 2 \"b\" }}|{{ println 1 \"x\" }}|",
+            "a1 2b|1 x\n|",
+        ),
+        (
+            "{{ html \"<a&b>\" }} {{ js \"it's\" }} {{ urlquery \"a b\" }}",
+            "&lt;a&amp;b&gt; it\\'s a+b",
+        ),
+        (
+            "{{ slice \"abcdef\" 1 3 }} {{ slice .Manifest.Global.Architectures 0 1 }}",
+            "bc [amd64]",
+        ),
         ("{{ index \"abc\" 1 }}", "98"),
-        ("{{ hasPrefix \"a\" \"abc\" }} {{ hasSuffix \"c\" \"abd\" }}", "true false"),
-        ("{{ ternary \"y\" \"n\" true }} {{ ternary \"y\" \"n\" \"\" }}", "y n"),
-        ("{{ first \"a\" \"b\" }} {{ last (index .Entries 0).Tags }}", "a latest"),
-        ("{{ join \",\" \"a\" \"b\" }} {{ (index .Entries 0).Tags | join \"/\" }}", "a,b 1.0/1/latest"),
-        ("{{ \"git://x.git\" | replace \"git://\" \"https://\" | trimSuffixes \".git\" }}", "https://x"),
-        ("{{ \"v1.2-alpine\" | trimPrefixes \"v\" | trimSuffixes \"-alpine\" }}", "1.2"),
-        ("{{ getenv \"KEG_TEMPLATE_TEST_UNSET\" \"set\" \"unset\" }}", "unset"),
-        ("{{ sha256sum \"hello world\" }}", "b94d27b9934d3e08a52e52d7da7dabfac484efe37a5380ee9088f7ace2efcde9"),
+        (
+            "{{ hasPrefix \"a\" \"abc\" }} {{ hasSuffix \"c\" \"abd\" }}",
+            "true false",
+        ),
+        (
+            "{{ ternary \"y\" \"n\" true }} {{ ternary \"y\" \"n\" \"\" }}",
+            "y n",
+        ),
+        (
+            "{{ first \"a\" \"b\" }} {{ last (index .Entries 0).Tags }}",
+            "a latest",
+        ),
+        (
+            "{{ join \",\" \"a\" \"b\" }} {{ (index .Entries 0).Tags | join \"/\" }}",
+            "a,b 1.0/1/latest",
+        ),
+        (
+            "{{ \"git://x.git\" | replace \"git://\" \"https://\" | trimSuffixes \".git\" }}",
+            "https://x",
+        ),
+        (
+            "{{ \"v1.2-alpine\" | trimPrefixes \"v\" | trimSuffixes \"-alpine\" }}",
+            "1.2",
+        ),
+        (
+            "{{ getenv \"KEG_TEMPLATE_TEST_UNSET\" \"set\" \"unset\" }}",
+            "unset",
+        ),
+        (
+            "{{ sha256sum \"hello world\" }}",
+            "b94d27b9934d3e08a52e52d7da7dabfac484efe37a5380ee9088f7ace2efcde9",
+        ),
         ("{{ split \",\" \"a,b\" | json }}", "[\"a\",\"b\"]"),
-        ("{{ i }} {{ arch }} [{{ namespace }}] {{ archNamespace \"arm64v8\" }} {{ gitCache }}", "0 amd64 [] arm64v8 /cache/git"),
-        ("{{ (ociPlatform \"arm64v8\").String }} {{ (ociPlatform \"i386\").Architecture }} {{ ociPlatform \"arm32v7\" }} {{ ociPlatform \"amd64\" | json }}", "linux/arm64/v8 386 linux/arm/v7 {\"architecture\":\"amd64\",\"os\":\"linux\"}"),
-        ("{{ len (archFilter \"arm64v8\" .Entries) }} {{ len (archFilter \"amd64\" .Manifest.Entries) }}", "1 2"),
-        ("{{ json defaults }}", "{\"Maintainers\":null,\"Tags\":null,\"SharedTags\":null,\"Architectures\":[\"amd64\"],\"GitRepo\":\"\",\"GitFetch\":\"refs/heads/master\",\"GitCommit\":\"\",\"Directory\":\".\",\"File\":\"Dockerfile\",\"Builder\":\"\",\"Constraints\":null}"),
-        ("{{ printf \"%q %d %5.1f %T\" \"a\" 42 3.14159 .Entries }}", "\"a\" 42   3.1 []*manifest.Manifest2822Entry"),
+        (
+            "{{ i }} {{ arch }} [{{ namespace }}] {{ archNamespace \"arm64v8\" }} {{ gitCache }}",
+            "0 amd64 [] arm64v8 /cache/git",
+        ),
+        (
+            "{{ (ociPlatform \"arm64v8\").String }} {{ (ociPlatform \"i386\").Architecture }} {{ ociPlatform \"arm32v7\" }} {{ ociPlatform \"amd64\" | json }}",
+            "linux/arm64/v8 386 linux/arm/v7 {\"architecture\":\"amd64\",\"os\":\"linux\"}",
+        ),
+        (
+            "{{ len (archFilter \"arm64v8\" .Entries) }} {{ len (archFilter \"amd64\" .Manifest.Entries) }}",
+            "1 2",
+        ),
+        (
+            "{{ json defaults }}",
+            "{\"Maintainers\":null,\"Tags\":null,\"SharedTags\":null,\"Architectures\":[\"amd64\"],\"GitRepo\":\"\",\"GitFetch\":\"refs/heads/master\",\"GitCommit\":\"\",\"Directory\":\".\",\"File\":\"Dockerfile\",\"Builder\":\"\",\"Constraints\":null}",
+        ),
+        (
+            "{{ printf \"%q %d %5.1f %T\" \"a\" 42 2.34567 .Entries }}",
+            "\"a\" 42   2.3 []*manifest.Manifest2822Entry",
+        ),
     ];
     for (template, want) in cases {
         assert_eq!(run(template), want, "{template}");
@@ -180,24 +272,64 @@ fn builtins_and_bashbrew_functions() {
 #[test]
 fn data_model_fields_and_methods() {
     let cases = [
-        ("{{ .Manifest.Global.ClearDefaults defaults }}", "Maintainers: Jane (@jane)\nGitRepo: https://example.com/x.git"),
-        ("{{ range .Entries }}{{ .ClearDefaults $.Manifest.Global }}\n--\n{{ end }}", "Tags: 1.0, 1, latest\nSharedTags: stable\nArchitectures: amd64, arm64v8\nGitCommit: 0123456789abcdef0123456789abcdef01234567\nDirectory: 1\n--\nTags: 1.0-alpine, alpine\nSharedTags: stable\nGitCommit: 0123456789abcdef0123456789abcdef01234567\nDirectory: 1/alpine\narm64v8-Directory: 1/alpine-arm\n--\n"),
-        ("{{ $e := index .Entries 1 }}{{ $e.ArchDirectory \"arm64v8\" }} {{ $e.ArchDirectory \"amd64\" }} {{ $e.ArchFile \"amd64\" }} [{{ $e.ArchBuilder \"amd64\" }}] {{ $e.ArchGitFetch \"amd64\" }}", "1/alpine-arm 1/alpine Dockerfile [] refs/heads/master"),
-        ("{{ $e := index .Entries 0 }}{{ $e.HasArchitecture \"arm64v8\" }} {{ $e.HasTag \"1\" }} {{ $e.HasSharedTag \"stable\" }} {{ $e.TagsString }}", "true true true 1.0, 1, latest"),
-        ("{{ $.Tags \"ns\" false (index .Entries 1) }} {{ $.Tags \"\" true (index .Entries 1) }}", "[ns/x:1.0-alpine ns/x:alpine ns/x:stable] [x:1.0-alpine]"),
-        ("{{ (.Manifest.GetTag \"alpine\").Directory }} {{ .Manifest.GetTag \"nope\" }} {{ len (.Manifest.GetSharedTag \"stable\") }} {{ .Manifest.GetAllSharedTags }}", "1/alpine <nil> 2 [stable]"),
-        ("{{ range .Manifest.GetSharedTagGroups }}{{ .SharedTags }} {{ len .Entries }}{{ end }}", "[stable] 2"),
-        ("{{ $.ArchDockerFroms \"arm64v8\" (index .Entries 0) }} {{ $.DockerFroms (index .Entries 0) }} {{ $.ArchLastStageFrom \"amd64\" (index .Entries 1) }}", "[debian:1.0-arm64v8] [debian:1.0-amd64] debian:1.0-alpine"),
-        ("{{ .Identifier }} {{ .EntryIdentifier (index .Entries 1) }} {{ (.EntryRepo (index .Entries 1)).Identifier }}", "x x:1.0-alpine x:1.0-alpine"),
-        ("{{ range .SortedEntries false }}{{ .Directory }} {{ end }}", "1/alpine 1 "),
-        ("{{ $.ArchGitTime \"amd64\" (index .Entries 0) }} {{ ($.ArchGitTime \"amd64\" (index .Entries 0)).Unix }}", "2023-11-14 22:13:20 +0000 UTC 1700000000"),
-        ("{{ json (index .Entries 0).Tags }} {{ (index .Manifest.Entries 0).Constraints | json }} {{ json ((index .Entries 0).ClearDefaults $.Manifest.Global).Maintainers }}", "[\"1.0\",\"1\",\"latest\"] [] null"),
+        (
+            "{{ .Manifest.Global.ClearDefaults defaults }}",
+            "Maintainers: Jane (@jane)\nGitRepo: https://example.com/x.git",
+        ),
+        (
+            "{{ range .Entries }}{{ .ClearDefaults $.Manifest.Global }}\n--\n{{ end }}",
+            "Tags: 1.0, 1, latest\nSharedTags: stable\nArchitectures: amd64, arm64v8\nGitCommit: 0123456789abcdef0123456789abcdef01234567\nDirectory: 1\n--\nTags: 1.0-alpine, alpine\nSharedTags: stable\nGitCommit: 0123456789abcdef0123456789abcdef01234567\nDirectory: 1/alpine\narm64v8-Directory: 1/alpine-arm\n--\n",
+        ),
+        (
+            "{{ $e := index .Entries 1 }}{{ $e.ArchDirectory \"arm64v8\" }} {{ $e.ArchDirectory \"amd64\" }} {{ $e.ArchFile \"amd64\" }} [{{ $e.ArchBuilder \"amd64\" }}] {{ $e.ArchGitFetch \"amd64\" }}",
+            "1/alpine-arm 1/alpine Dockerfile [] refs/heads/master",
+        ),
+        (
+            "{{ $e := index .Entries 0 }}{{ $e.HasArchitecture \"arm64v8\" }} {{ $e.HasTag \"1\" }} {{ $e.HasSharedTag \"stable\" }} {{ $e.TagsString }}",
+            "true true true 1.0, 1, latest",
+        ),
+        (
+            "{{ $.Tags \"ns\" false (index .Entries 1) }} {{ $.Tags \"\" true (index .Entries 1) }}",
+            "[ns/x:1.0-alpine ns/x:alpine ns/x:stable] [x:1.0-alpine]",
+        ),
+        (
+            "{{ (.Manifest.GetTag \"alpine\").Directory }} {{ .Manifest.GetTag \"nope\" }} {{ len (.Manifest.GetSharedTag \"stable\") }} {{ .Manifest.GetAllSharedTags }}",
+            "1/alpine <nil> 2 [stable]",
+        ),
+        (
+            "{{ range .Manifest.GetSharedTagGroups }}{{ .SharedTags }} {{ len .Entries }}{{ end }}",
+            "[stable] 2",
+        ),
+        (
+            "{{ $.ArchDockerFroms \"arm64v8\" (index .Entries 0) }} {{ $.DockerFroms (index .Entries 0) }} {{ $.ArchLastStageFrom \"amd64\" (index .Entries 1) }}",
+            "[debian:1.0-arm64v8] [debian:1.0-amd64] debian:1.0-alpine",
+        ),
+        (
+            "{{ .Identifier }} {{ .EntryIdentifier (index .Entries 1) }} {{ (.EntryRepo (index .Entries 1)).Identifier }}",
+            "x x:1.0-alpine x:1.0-alpine",
+        ),
+        (
+            "{{ range .SortedEntries false }}{{ .Directory }} {{ end }}",
+            "1/alpine 1 ",
+        ),
+        (
+            "{{ $.ArchGitTime \"amd64\" (index .Entries 0) }} {{ ($.ArchGitTime \"amd64\" (index .Entries 0)).Unix }}",
+            "2023-11-14 22:13:20 +0000 UTC 1700000000",
+        ),
+        (
+            "{{ json (index .Entries 0).Tags }} {{ (index .Manifest.Entries 0).Constraints | json }} {{ json ((index .Entries 0).ClearDefaults $.Manifest.Global).Maintainers }}",
+            "[\"1.0\",\"1\",\"latest\"] [] null",
+        ),
     ];
     for (template, want) in cases {
         assert_eq!(run(template), want, "{template}");
     }
     assert_eq!(
-        run_tag("{{ .TagName }} {{ len .TagEntries }} {{ .TagEntry.Directory }} {{ .Identifier }}", Some("stable")).unwrap(),
+        run_tag(
+            "{{ .TagName }} {{ len .TagEntries }} {{ .TagEntry.Directory }} {{ .Identifier }}",
+            Some("stable")
+        )
+        .unwrap(),
         "stable 2 1 x:1.0"
     );
 }
@@ -205,22 +337,70 @@ fn data_model_fields_and_methods() {
 #[test]
 fn errors_name_line_column_and_problem_as_go() {
     let cases = [
-        ("a\n\n\n{{ upper . }}", "template: --format:4: function \"upper\" not defined"),
-        ("{{ nope . }}", "template: --format:1: function \"nope\" not defined"),
-        ("{{ .TagEntry.HasArchitecture arch }}", "template: --format:1:12: executing \"--format\" at <.TagEntry.HasArchitecture>: error calling HasArchitecture: runtime error: invalid memory address or nil pointer dereference"),
-        ("{{ .TagEntry.Tags }}", "template: --format:1:12: executing \"--format\" at <.TagEntry.Tags>: nil pointer evaluating *manifest.Manifest2822Entry.Tags"),
-        ("x\n  {{ .Nope }}", "template: --format:2:5: executing \"--format\" at <.Nope>: can't evaluate field Nope in type *main.Repo"),
-        ("{{ $.Tags \"\" }}", "template: --format:1:4: executing \"--format\" at <$.Tags>: wrong number of args for Tags: want 3 got 1"),
-        ("{{ len }}", "template: --format:1:3: executing \"--format\" at <len>: wrong number of args for len: want 1 got 0"),
-        ("{{ index .Entries 5 }}", "template: --format:1:3: executing \"--format\" at <index .Entries 5>: error calling index: index out of range: 5"),
-        ("{{ hasPrefix 1 \"a\" }}", "template: --format:1:13: executing \"--format\" at <1>: expected string; found 1"),
-        ("{{ .RepoName 1 }}", "template: --format:1:3: executing \"--format\" at <.RepoName>: RepoName has arguments but cannot be invoked as function"),
-        ("{{ first }}", "template: --format:1:3: executing \"--format\" at <first>: error calling first: \"first\" requires at least one argument"),
-        ("{{ eq 1 \"a\" }}", "template: --format:1:3: executing \"--format\" at <eq 1 \"a\">: error calling eq: incompatible types for comparison: int and string"),
-        ("{{ template \"nope\" }}", "template: --format:1:12: executing \"--format\" at <{{template \"nope\"}}>: template \"nope\" not defined"),
-        ("{{ range .RepoName }}{{ end }}", "template: --format:1:9: executing \"--format\" at <.RepoName>: range can't iterate over x"),
-        ("{{ $.Tags \"\" false \"x\" }}", "template: --format:1:19: executing \"--format\" at <\"x\">: can't handle \"x\" for arg of type *manifest.Manifest2822Entry"),
-        ("{{ (index .Entries 0).ClearDefaults .RepoName }}", "template: --format:1:36: executing \"--format\" at <.RepoName>: wrong type for value; expected manifest.Manifest2822Entry; got string"),
+        (
+            "a\n\n\n{{ upper . }}",
+            "template: --format:4: function \"upper\" not defined",
+        ),
+        (
+            "{{ nope . }}",
+            "template: --format:1: function \"nope\" not defined",
+        ),
+        (
+            "{{ .TagEntry.HasArchitecture arch }}",
+            "template: --format:1:12: executing \"--format\" at <.TagEntry.HasArchitecture>: error calling HasArchitecture: runtime error: invalid memory address or nil pointer dereference",
+        ),
+        (
+            "{{ .TagEntry.Tags }}",
+            "template: --format:1:12: executing \"--format\" at <.TagEntry.Tags>: nil pointer evaluating *manifest.Manifest2822Entry.Tags",
+        ),
+        (
+            "x\n  {{ .Nope }}",
+            "template: --format:2:5: executing \"--format\" at <.Nope>: can't evaluate field Nope in type *main.Repo",
+        ),
+        (
+            "{{ $.Tags \"\" }}",
+            "template: --format:1:4: executing \"--format\" at <$.Tags>: wrong number of args for Tags: want 3 got 1",
+        ),
+        (
+            "{{ len }}",
+            "template: --format:1:3: executing \"--format\" at <len>: wrong number of args for len: want 1 got 0",
+        ),
+        (
+            "{{ index .Entries 5 }}",
+            "template: --format:1:3: executing \"--format\" at <index .Entries 5>: error calling index: index out of range: 5",
+        ),
+        (
+            "{{ hasPrefix 1 \"a\" }}",
+            "template: --format:1:13: executing \"--format\" at <1>: expected string; found 1",
+        ),
+        (
+            "{{ .RepoName 1 }}",
+            "template: --format:1:3: executing \"--format\" at <.RepoName>: RepoName has arguments but cannot be invoked as function",
+        ),
+        (
+            "{{ first }}",
+            "template: --format:1:3: executing \"--format\" at <first>: error calling first: \"first\" requires at least one argument",
+        ),
+        (
+            "{{ eq 1 \"a\" }}",
+            "template: --format:1:3: executing \"--format\" at <eq 1 \"a\">: error calling eq: incompatible types for comparison: int and string",
+        ),
+        (
+            "{{ template \"nope\" }}",
+            "template: --format:1:12: executing \"--format\" at <{{template \"nope\"}}>: template \"nope\" not defined",
+        ),
+        (
+            "{{ range .RepoName }}{{ end }}",
+            "template: --format:1:9: executing \"--format\" at <.RepoName>: range can't iterate over x",
+        ),
+        (
+            "{{ $.Tags \"\" false \"x\" }}",
+            "template: --format:1:19: executing \"--format\" at <\"x\">: can't handle \"x\" for arg of type *manifest.Manifest2822Entry",
+        ),
+        (
+            "{{ (index .Entries 0).ClearDefaults .RepoName }}",
+            "template: --format:1:36: executing \"--format\" at <.RepoName>: wrong type for value; expected manifest.Manifest2822Entry; got string",
+        ),
     ];
     for (template, want) in cases {
         assert_eq!(fail(template), want, "{template}");
@@ -230,12 +410,37 @@ fn errors_name_line_column_and_problem_as_go() {
 #[test]
 fn no_panic_on_hostile_templates() {
     let hostile = [
-        "{{", "}}", "{{{{}}}}", "{{ ( }}", "{{ ) }}", "{{ | }}", "{{ $ }}", "{{ . . }}", "{{ \"\\x\" }}",
-        "{{ 'ab' }}", "{{ 1i }}", "{{ index . }}", "{{ slice .RepoName 5 1 }}", "{{ slice .RepoName 0 99 }}",
-        "{{ define }}", "{{ define \"x\" }}", "{{ else }}", "{{ range }}", "{{ $x := 1 }}{{ $x.Y }}",
-        "{{ template \"x\" }}{{ define \"x\" }}{{ template \"x\" }}{{ end }}", "{{ printf \"%[9]d %*d\" }}",
-        "{{ \"é\" | slice 1 }}", "{{ nil }}", "{{ (nil).X }}", "{{ call . }}", "{{ 99999999999999999999 }}",
-        "{{ range $a, $b, $c := . }}{{ end }}", "{{ with }}{{ end }}", "{{ .X.Y.Z 1 2 }}", "{{ -}}", "{{- }}",
+        "{{",
+        "}}",
+        "{{{{}}}}",
+        "{{ ( }}",
+        "{{ ) }}",
+        "{{ | }}",
+        "{{ $ }}",
+        "{{ . . }}",
+        "{{ \"\\x\" }}",
+        "{{ 'ab' }}",
+        "{{ 1i }}",
+        "{{ index . }}",
+        "{{ slice .RepoName 5 1 }}",
+        "{{ slice .RepoName 0 99 }}",
+        "{{ define }}",
+        "{{ define \"x\" }}",
+        "{{ else }}",
+        "{{ range }}",
+        "{{ $x := 1 }}{{ $x.Y }}",
+        "{{ template \"x\" }}{{ define \"x\" }}{{ template \"x\" }}{{ end }}",
+        "{{ printf \"%[9]d %*d\" }}",
+        "{{ \"é\" | slice 1 }}",
+        "{{ nil }}",
+        "{{ (nil).X }}",
+        "{{ call . }}",
+        "{{ 99999999999999999999 }}",
+        "{{ range $a, $b, $c := . }}{{ end }}",
+        "{{ with }}{{ end }}",
+        "{{ .X.Y.Z 1 2 }}",
+        "{{ -}}",
+        "{{- }}",
     ];
     for template in hostile {
         let _ = run_tag(template, None);

@@ -102,6 +102,10 @@ impl<'a> List<'a> {
         }
     }
 
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
     pub fn is_nil(&self) -> bool {
         matches!(self.items, Items::Nil)
     }
@@ -368,7 +372,7 @@ impl<'a> Value<'a> {
             Value::Int(i) => *i != 0,
             Value::Float(f) => *f != 0.0,
             Value::Str(s) => !s.is_empty(),
-            Value::List(l) => l.len() > 0,
+            Value::List(l) => !l.is_empty(),
             Value::Entry(_)
             | Value::Repo(_)
             | Value::Manifest(_)

@@ -335,13 +335,22 @@ fn bashbrew_leniencies() {
     assert_eq!(parsed.warnings.len(), 1);
     let w = &parsed.warnings[0];
     assert_eq!((w.span.line, w.span.col), (6, 1));
-    assert!(w.message.contains("unknown architecture \"loong64\" in loong64-GitCommit"));
-    assert_eq!(parsed.manifest.entries[0].arch_values["loong64-GitCommit"], C2);
+    assert!(
+        w.message
+            .contains("unknown architecture \"loong64\" in loong64-GitCommit")
+    );
+    assert_eq!(
+        parsed.manifest.entries[0].arch_values["loong64-GitCommit"],
+        C2
+    );
     assert_eq!(parsed.manifest.entries[0].arch_git_commit("amd64"), C1);
     assert!(write::manifest_text(&parsed.manifest).contains(&format!("loong64-GitCommit: {C2}")));
     // An unknown name in Architectures stays an error, as in bashbrew.
     assert_eq!(
-        errors(&format!("{HEAD}\nTags: a\nArchitectures: loong64\nGitCommit: {C1}\n")).len(),
+        errors(&format!(
+            "{HEAD}\nTags: a\nArchitectures: loong64\nGitCommit: {C1}\n"
+        ))
+        .len(),
         1
     );
 }

@@ -1,0 +1,312 @@
+//! External processes (docker, its plugins): started in their own process group, waited for
+//! with cancellation and a time limit, their output read without ever blocking keg forever.
+//!
+//! Invariants:
+//! - every child leads its own process group, so a terminal's Ctrl-C reaches keg alone, and
+//!   keg can end the whole group (docker and the plugin processes it starts);
+//! - when a child exits, or is cancelled or timed out, whatever is left of its group is
+//!   killed, so no background process it started outlives it holding its pipes;
+//! - output is read on detached threads and waited for with a bound ([`DRAIN`]), so a
+//!   process that escaped its group and still holds a pipe cannot hang keg;
+//! - a cancelled child gets SIGTERM, then SIGKILL after [`GRACE`].
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::os::unix::process::CommandExt;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use crate::docker::DockerCommand;
+
+/// How long a cancelled or timed-out group gets between SIGTERM and SIGKILL.
+pub const GRACE: Duration = Duration::from_secs(10);
+/// How long output pipes may stay open after their process is gone.
+pub const DRAIN: Duration = Duration::from_secs(5);
+
+/// Why a wait ended without an exit status of the child's own.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Stopped {
+    /// `cancel` was set (Ctrl-C, SIGTERM, or the run stopping).
+    Interrupted,
+    /// The time limit passed.
+    TimedOut(Duration),
+    /// Waiting itself failed.
+    Wait(String),
+}
+
+impl std::fmt::Display for Stopped {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Stopped::Interrupted => f.write_str("interrupted"),
+            Stopped::TimedOut(limit) => write!(f, "timed out after {}", human(*limit)),
+            Stopped::Wait(e) => write!(f, "waiting for the process: {e}"),
+        }
+    }
+}
+
+/// `1h2m3s`-style rendering of a duration (whole seconds; milliseconds below one second).
+pub fn human(d: Duration) -> String {
+    let secs = d.as_secs();
+    if secs == 0 {
+        return format!("{}ms", d.as_millis());
+    }
+    let (h, m, s) = (secs / 3600, secs / 60 % 60, secs % 60);
+    let mut out = String::new();
+    if h > 0 {
+        out.push_str(&format!("{h}h"));
+    }
+    if m > 0 {
+        out.push_str(&format!("{m}m"));
+    }
+    if s > 0 || out.is_empty() {
+        out.push_str(&format!("{s}s"));
+    }
+    out
+}
+
+/// Spawns `command` as the leader of a new process group, stdin as given, output piped.
+pub fn spawn(mut command: Command, stdin: Stdio) -> std::io::Result<Child> {
+    command
+        .stdin(stdin)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .process_group(0);
+    command.spawn()
+}
+
+/// Waits for `child`: its exit code (a signal gives 128 + signal). On `cancel` or after
+/// `timeout`, terminates its group (SIGTERM, then SIGKILL after [`GRACE`]) and says why.
+/// Either way, whatever is left of the group is killed before returning.
+pub fn wait(
+    child: &mut Child,
+    cancel: &AtomicBool,
+    timeout: Option<Duration>,
+) -> Result<i32, Stopped> {
+    let start = Instant::now();
+    let mut stopping: Option<(Instant, Stopped)> = None;
+    let result = loop {
+        match child.try_wait() {
+            Ok(Some(status)) => {
+                if let Some((_, why)) = stopping {
+                    break Err(why);
+                }
+                use std::os::unix::process::ExitStatusExt;
+                break Ok(status
+                    .code()
+                    .or(status.signal().map(|s| 128 + s))
+                    .unwrap_or(1));
+            }
+            Ok(None) => {}
+            Err(e) => break Err(Stopped::Wait(e.to_string())),
+        }
+        match &stopping {
+            None => {
+                let why = if cancel.load(Ordering::SeqCst) {
+                    Some(Stopped::Interrupted)
+                } else {
+                    timeout
+                        .filter(|limit| start.elapsed() >= *limit)
+                        .map(Stopped::TimedOut)
+                };
+                if let Some(why) = why {
+                    signal_group(child.id(), libc::SIGTERM);
+                    stopping = Some((Instant::now(), why));
+                }
+            }
+            Some((at, _)) if at.elapsed() > GRACE => signal_group(child.id(), libc::SIGKILL),
+            Some(_) => {}
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    // Whatever the child started in its group goes with it.
+    signal_group(child.id(), libc::SIGKILL);
+    result
+}
+
+/// Sends `signal` to the process group led by `pid` (children are spawned as group leaders,
+/// so a child's pid is its group id). The group may outlive its leader.
+pub fn signal_group(pid: u32, signal: i32) {
+    if let Ok(pid) = i32::try_from(pid) {
+        // SAFETY: kill(2) with a negative pid signals that process group; no memory is shared.
+        unsafe {
+            libc::kill(-pid, signal);
+        }
+    }
+}
+
+/// Reads `stream` line by line on a detached thread, handing each line to `line`; the
+/// returned receiver gets one message when the stream ends.
+pub fn read_lines(
+    stream: impl Read + Send + 'static,
+    mut line: impl FnMut(&[u8]) + Send + 'static,
+) -> mpsc::Receiver<()> {
+    let (done, finished) = mpsc::channel();
+    std::thread::spawn(move || {
+        let mut reader = BufReader::new(stream);
+        let mut buf = Vec::new();
+        while reader.read_until(b'\n', &mut buf).unwrap_or(0) > 0 {
+            line(&buf);
+            buf.clear();
+        }
+        let _ = done.send(());
+    });
+    finished
+}
+
+/// Waits until every reader finished or [`DRAIN`] passed, whichever is first.
+pub fn drain(readers: &[mpsc::Receiver<()>]) {
+    let deadline = Instant::now() + DRAIN;
+    for reader in readers {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let _ = reader.recv_timeout(left);
+    }
+}
+
+/// Runs a short docker command (tag, push, pull) with no input, appending its command line
+/// and output to `log`. Ok on exit status 0; else the reason, with the last output line.
+pub fn run(
+    command: &DockerCommand,
+    log: Option<&Path>,
+    cancel: &AtomicBool,
+    timeout: Option<Duration>,
+) -> Result<(), String> {
+    let output = output(command, cancel, timeout)?;
+    if let Some(path) = log
+        && let Ok(mut file) = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+    {
+        let _ = writeln!(file, "$ {}\n{}", command.display(), output.text);
+    }
+    if output.code == 0 {
+        return Ok(());
+    }
+    let last = output
+        .text
+        .lines()
+        .rev()
+        .find(|l| !l.trim().is_empty())
+        .unwrap_or("")
+        .trim();
+    Err(format!(
+        "`{}` exited with status {}: {last}",
+        command.display(),
+        output.code
+    ))
+}
+
+/// What a finished command printed (stdout, then stderr) and its exit code.
+pub struct Output {
+    pub code: i32,
+    pub stdout: String,
+    pub text: String,
+}
+
+/// Runs `command` with no input and collects its output; Err when it could not run or was
+/// stopped.
+pub fn output(
+    command: &DockerCommand,
+    cancel: &AtomicBool,
+    timeout: Option<Duration>,
+) -> Result<Output, String> {
+    let mut child = spawn(command.to_command(), Stdio::null())
+        .map_err(|e| format!("cannot run {}: {e}", command.argv[0]))?;
+    let collect = |stream: Option<Box<dyn Read + Send>>| {
+        let (tx, rx) = mpsc::channel::<Vec<u8>>();
+        let done = stream.map(|s| read_lines(s, move |line| drop(tx.send(line.to_vec()))));
+        (rx, done)
+    };
+    let (out_rx, out_done) = collect(child.stdout.take().map(|s| Box::new(s) as _));
+    let (err_rx, err_done) = collect(child.stderr.take().map(|s| Box::new(s) as _));
+    let code = wait(&mut child, cancel, timeout).map_err(|why| why.to_string());
+    drain(
+        &[out_done, err_done]
+            .into_iter()
+            .flatten()
+            .collect::<Vec<_>>(),
+    );
+    let stdout: Vec<u8> = out_rx.try_iter().flatten().collect();
+    let stderr: Vec<u8> = err_rx.try_iter().flatten().collect();
+    let stdout = String::from_utf8_lossy(&stdout).into_owned();
+    let text = format!("{stdout}{}", String::from_utf8_lossy(&stderr));
+    Ok(Output {
+        code: code?,
+        stdout,
+        text,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sh(script: &str) -> DockerCommand {
+        DockerCommand {
+            env: Default::default(),
+            argv: vec!["sh".into(), "-c".into(), script.into()],
+        }
+    }
+
+    #[test]
+    fn output_and_status() {
+        let never = AtomicBool::new(false);
+        let out = output(&sh("echo out; echo err >&2; exit 3"), &never, None).unwrap();
+        assert_eq!(out.code, 3);
+        assert_eq!(out.stdout, "out\n");
+        assert_eq!(out.text, "out\nerr\n");
+        let err = run(&sh("echo first; echo last >&2; exit 1"), None, &never, None).unwrap_err();
+        assert!(err.ends_with("exited with status 1: last"), "{err}");
+    }
+
+    #[test]
+    fn a_background_child_holding_the_pipes_does_not_hang() {
+        let never = AtomicBool::new(false);
+        let start = Instant::now();
+        // The shell exits at once; its background sleep keeps stdout and stderr open.
+        let out = output(&sh("(sleep 60 &) ; echo gone; exit 1"), &never, None).unwrap();
+        assert_eq!(out.code, 1);
+        assert_eq!(out.stdout, "gone\n");
+        assert!(
+            start.elapsed() < Duration::from_secs(3),
+            "{:?}",
+            start.elapsed()
+        );
+    }
+
+    #[test]
+    fn a_timeout_stops_the_whole_group() {
+        let never = AtomicBool::new(false);
+        let start = Instant::now();
+        let err = output(
+            &sh("sleep 60 & sleep 60"),
+            &never,
+            Some(Duration::from_millis(300)),
+        )
+        .err()
+        .unwrap();
+        assert_eq!(err, "timed out after 300ms");
+        assert!(
+            start.elapsed() < Duration::from_secs(5),
+            "{:?}",
+            start.elapsed()
+        );
+    }
+
+    #[test]
+    fn cancellation_is_reported() {
+        let cancel = AtomicBool::new(true);
+        let err = output(&sh("sleep 60"), &cancel, None).err().unwrap();
+        assert_eq!(err, "interrupted");
+    }
+
+    #[test]
+    fn durations_for_people() {
+        assert_eq!(human(Duration::from_millis(250)), "250ms");
+        assert_eq!(human(Duration::from_secs(90)), "1m30s");
+        assert_eq!(human(Duration::from_secs(3600)), "1h");
+        assert_eq!(human(Duration::from_secs(3725)), "1h2m5s");
+    }
+}
