@@ -237,6 +237,19 @@ impl<'e, 'a> Exec<'e, 'a> {
                     }
                 }
             }
+            Value::Map(map) => {
+                let pairs: Vec<(String, String)> = map
+                    .map()
+                    .into_iter()
+                    .flatten()
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect();
+                for (k, v) in pairs {
+                    if one(self, Value::string(&k), Value::string(&v))? == Flow::Break {
+                        break;
+                    }
+                }
+            }
             Value::Int(n) => {
                 if decl.len() > 1 {
                     self.at(At::Node(node));
@@ -490,6 +503,16 @@ impl<'e, 'a> Exec<'e, 'a> {
             );
         }
         let has_args = args.is_some_and(|a| a.len() > 1) || last.is_some();
+        if let Value::Map(map) = &receiver {
+            // A map's "field" is the value under that key (none when absent).
+            if has_args {
+                return Err(self.errorf(format!("{name} is not a method but has arguments")));
+            }
+            return Ok(map
+                .map()
+                .and_then(|m| m.get(name))
+                .map_or(Value::Invalid, |v| Value::string(v)));
+        }
         if let Some(value) = model::field(&receiver, name) {
             if has_args {
                 return Err(self.errorf(format!(

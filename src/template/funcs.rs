@@ -421,6 +421,7 @@ fn arch_filter<'a>(args: &[Value<'a>]) -> R<'a> {
 fn length<'a>(item: &Value<'a>) -> R<'a> {
     match item {
         Value::List(l) => Ok(Value::Int(l.len() as i64)),
+        Value::Map(m) => Ok(Value::Int(m.len() as i64)),
         Value::Str(s) => Ok(Value::Int(s.len() as i64)),
         Value::NilPtr(_) => Err("len of nil pointer".into()),
         Value::Invalid | Value::Nil => {
@@ -463,6 +464,22 @@ fn index<'a>(item: &Value<'a>, indexes: &[Value<'a>]) -> R<'a> {
                 }
                 l.get(x)
             }
+            Value::Map(m) => match index {
+                Value::Str(key) => Value::string(
+                    m.map()
+                        .and_then(|map| map.get(&**key))
+                        .map_or("", String::as_str),
+                ),
+                Value::Invalid | Value::Nil => {
+                    return Err("value is nil; should be of type string".into());
+                }
+                other => {
+                    return Err(format!(
+                        "value has type {}; should be string",
+                        other.type_name()
+                    ));
+                }
+            },
             Value::Str(s) => {
                 let x = index_arg(index, s.len())?;
                 if x == s.len() {
@@ -542,6 +559,7 @@ fn is_nil(v: &Value<'_>) -> bool {
     match v {
         Value::Invalid | Value::Nil | Value::NilPtr(_) => true,
         Value::List(l) => l.is_nil(),
+        Value::Map(m) => m.map().is_none(),
         _ => false,
     }
 }
@@ -551,6 +569,7 @@ fn kind(v: &Value<'_>) -> &'static str {
     match v {
         Value::Invalid | Value::Nil => "invalid",
         Value::List(_) => "slice",
+        Value::Map(_) => "map",
         Value::Entry(e) if !e.ptr => "struct",
         Value::Group(_) | Value::Time(_) => "struct",
         _ => "ptr",
@@ -607,7 +626,7 @@ fn eq(a: &Value<'_>, others: &[Value<'_>]) -> Result<bool, String> {
                     }
                     if is_nil(a) || is_nil(b) {
                         is_nil(a) == is_nil(b)
-                    } else if kb == "slice" || kb == "struct" {
+                    } else if kb == "slice" || kb == "struct" || kb == "map" {
                         let mut msg = String::from("non-comparable type ");
                         gofmt::print_value(&mut msg, b, 0);
                         msg.push_str(&format!(": {}", type_or_nil(b)));
@@ -739,36 +758,28 @@ fn write_json(out: &mut String, value: &Value<'_>) {
                 out.push(']');
             }
         },
-        Value::Entry(e) => {
-            let entry = &e.entry;
-            let fields: [(&str, Value<'_>); 11] = [
-                (
-                    "Maintainers",
-                    super::model::field(value, "Maintainers").unwrap_or_default(),
-                ),
-                (
-                    "Tags",
-                    super::model::field(value, "Tags").unwrap_or_default(),
-                ),
-                (
-                    "SharedTags",
-                    super::model::field(value, "SharedTags").unwrap_or_default(),
-                ),
-                (
-                    "Architectures",
-                    super::model::field(value, "Architectures").unwrap_or_default(),
-                ),
-                ("GitRepo", entry.string(|e| &e.git_repo)),
-                ("GitFetch", entry.string(|e| &e.git_fetch)),
-                ("GitCommit", entry.string(|e| &e.git_commit)),
-                ("Directory", entry.string(|e| &e.directory)),
-                ("File", entry.string(|e| &e.file)),
-                ("Builder", entry.string(|e| &e.builder)),
-                (
-                    "Constraints",
-                    super::model::field(value, "Constraints").unwrap_or_default(),
-                ),
-            ];
+        Value::Map(m) => match m.map() {
+            None => out.push_str("null"),
+            Some(map) => {
+                out.push('{');
+                for (i, (k, v)) in map.iter().enumerate() {
+                    if i > 0 {
+                        out.push(',');
+                    }
+                    json_string(out, k);
+                    out.push(':');
+                    json_string(out, v);
+                }
+                out.push('}');
+            }
+        },
+        Value::Entry(_) => {
+            // The struct's fields in declaration order (keg has no `Paragraph`; see
+            // docs/compat.md).
+            let fields: Vec<(&str, Value<'_>)> = super::model::ENTRY_FIELDS
+                .iter()
+                .map(|n| (*n, super::model::field(value, n).unwrap_or_default()))
+                .collect();
             json_object(out, &fields);
         }
         Value::Manifest(_) | Value::Repo(_) | Value::Group(_) => {

@@ -64,6 +64,18 @@ pub fn print_value(out: &mut String, value: &Value<'_>, depth: usize) {
             }
             out.push(']');
         }
+        Value::Map(m) => {
+            out.push_str("map[");
+            for (i, (k, v)) in m.map().into_iter().flatten().enumerate() {
+                if i > 0 {
+                    out.push(' ');
+                }
+                out.push_str(k);
+                out.push(':');
+                out.push_str(v);
+            }
+            out.push(']');
+        }
         Value::Entry(e) => out.push_str(&write::entry_text(e.entry.entry())),
         Value::Manifest(m) => out.push_str(&write::manifest_text(m)),
         Value::Platform(p) => out.push_str(&p.string()),
@@ -600,6 +612,26 @@ fn format_one(value: &Value<'_>, verb: char, spec: &Spec) -> String {
                     s.push(' ');
                 }
                 s.push_str(&format_one(&item, verb, &Spec::default()));
+            }
+            s.push(']');
+            spec.pad(s, false)
+        }
+        Value::Map(m) => {
+            let mut s = String::from("map[");
+            for (i, (k, v)) in m.map().into_iter().flatten().enumerate() {
+                if i > 0 {
+                    s.push(' ');
+                }
+                let plain = Spec::default();
+                s.push_str(
+                    &format_str(k, verb, &plain)
+                        .unwrap_or_else(|| bad_verb(&Value::string(k), verb)),
+                );
+                s.push(':');
+                s.push_str(
+                    &format_str(v, verb, &plain)
+                        .unwrap_or_else(|| bad_verb(&Value::string(v), verb)),
+                );
             }
             s.push(']');
             spec.pad(s, false)

@@ -14,8 +14,8 @@ use std::rc::Rc;
 use crate::manifest::{Entry, Manifest, write};
 
 use super::value::{
-    EntryRef, EntryVal, List, ListType, NIL_ARCHITECTURES, NIL_CONSTRAINTS, NIL_MAINTAINERS,
-    NIL_SHARED_TAGS, NIL_TAGS, OwnedEntry, PtrType, RepoRef, Str, Value,
+    EntryRef, EntryVal, List, ListType, NIL_ARCH_VALUES, NIL_ARCHITECTURES, NIL_CONSTRAINTS,
+    NIL_MAINTAINERS, NIL_SHARED_TAGS, NIL_TAGS, OwnedEntry, PtrType, RepoRef, Str, Value,
 };
 
 /// Go's nil pointer dereference, as `text/template` reports a panic in a method.
@@ -339,7 +339,8 @@ pub fn method(receiver: &Value<'_>, name: &str) -> Option<(Method, Sig)> {
     }
 }
 
-const ENTRY_FIELDS: &[&str] = &[
+/// An entry's fields, in the declaration order of bashbrew's `Manifest2822Entry`.
+pub const ENTRY_FIELDS: &[&str] = &[
     "Maintainers",
     "Tags",
     "SharedTags",
@@ -350,6 +351,7 @@ const ENTRY_FIELDS: &[&str] = &[
     "Directory",
     "File",
     "Builder",
+    "ArchValues",
     "Constraints",
 ];
 
@@ -426,6 +428,7 @@ fn entry_field<'a>(entry: &EntryRef<'a>, name: &str) -> Option<Value<'a>> {
         "Directory" => entry.string(|e| &e.directory),
         "File" => entry.string(|e| &e.file),
         "Builder" => entry.string(|e| &e.builder),
+        "ArchValues" => Value::Map(entry.arch_values()),
         _ => return None,
     })
 }
@@ -452,7 +455,7 @@ pub fn arch_value<'e>(entry: &'e Entry, arch: &str, field: &str) -> &'e str {
 pub fn default_entry() -> OwnedEntry {
     OwnedEntry {
         entry: Entry::defaults(),
-        nil: NIL_MAINTAINERS | NIL_TAGS | NIL_SHARED_TAGS | NIL_CONSTRAINTS,
+        nil: NIL_MAINTAINERS | NIL_TAGS | NIL_SHARED_TAGS | NIL_CONSTRAINTS | NIL_ARCH_VALUES,
     }
 }
 
@@ -461,7 +464,8 @@ pub fn clear_defaults(entry: &EntryRef<'_>, defaults: &EntryRef<'_>) -> OwnedEnt
     let e = entry.entry();
     let d = defaults.entry();
     // Go compares the joined lists: equal lists (both empty too) are cleared to nil.
-    let mut nil = entry.nil_mask();
+    // Go's ClearDefaults starts from a deep clone, which always has an ArchValues map.
+    let mut nil = entry.nil_mask() & !super::value::NIL_ARCH_VALUES;
     for (bit, a, b) in [
         (NIL_MAINTAINERS, &e.maintainers, &d.maintainers),
         (NIL_TAGS, &e.tags, &d.tags),

@@ -257,7 +257,7 @@ fn builtins_and_bashbrew_functions() {
         ),
         (
             "{{ json defaults }}",
-            "{\"Maintainers\":null,\"Tags\":null,\"SharedTags\":null,\"Architectures\":[\"amd64\"],\"GitRepo\":\"\",\"GitFetch\":\"refs/heads/master\",\"GitCommit\":\"\",\"Directory\":\".\",\"File\":\"Dockerfile\",\"Builder\":\"\",\"Constraints\":null}",
+            "{\"Maintainers\":null,\"Tags\":null,\"SharedTags\":null,\"Architectures\":[\"amd64\"],\"GitRepo\":\"\",\"GitFetch\":\"refs/heads/master\",\"GitCommit\":\"\",\"Directory\":\".\",\"File\":\"Dockerfile\",\"Builder\":\"\",\"ArchValues\":null,\"Constraints\":null}",
         ),
         (
             "{{ printf \"%q %d %5.1f %T\" \"a\" 42 2.34567 .Entries }}",
@@ -324,6 +324,13 @@ fn data_model_fields_and_methods() {
     for (template, want) in cases {
         assert_eq!(run(template), want, "{template}");
     }
+    // ArchValues is a map[string]string: keys as fields, index, range in key order, len.
+    assert_eq!(
+        run(
+            "{{ $e := index .Entries 1 }}{{ $e.ArchValues }} {{ len $e.ArchValues }} {{ index $e.ArchValues \"arm64v8-Directory\" }}|{{ index $e.ArchValues \"nope\" }}|{{ range $k, $v := $e.ArchValues }}{{ $k }}={{ $v }}{{ end }} {{ json $e.ArchValues }} {{ (index .Entries 0).ArchValues }}"
+        ),
+        "map[arm64v8-Directory:1/alpine-arm] 1 1/alpine-arm||arm64v8-Directory=1/alpine-arm {\"arm64v8-Directory\":\"1/alpine-arm\"} map[]"
+    );
     assert_eq!(
         run_tag(
             "{{ .TagName }} {{ len .TagEntries }} {{ .TagEntry.Directory }} {{ .Identifier }}",

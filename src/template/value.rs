@@ -5,6 +5,7 @@
 //! whether it is a nil pointer or a nil slice (`json` prints those as `null`), and is cheap to
 //! clone: model values borrow from the loaded manifests, owned ones are reference-counted.
 
+use std::collections::BTreeMap;
 use std::rc::Rc;
 
 use crate::manifest::{Entry, Manifest};
@@ -154,6 +155,34 @@ pub const NIL_TAGS: u8 = 2;
 pub const NIL_SHARED_TAGS: u8 = 4;
 pub const NIL_ARCHITECTURES: u8 = 8;
 pub const NIL_CONSTRAINTS: u8 = 16;
+/// `ArchValues` is a nil map.
+pub const NIL_ARCH_VALUES: u8 = 32;
+
+/// A `map[string]string` (an entry's `ArchValues`).
+#[derive(Clone, Debug)]
+pub enum MapRef<'a> {
+    Nil,
+    Borrowed(&'a BTreeMap<String, String>),
+    Owned(Rc<BTreeMap<String, String>>),
+}
+
+impl MapRef<'_> {
+    pub fn map(&self) -> Option<&BTreeMap<String, String>> {
+        match self {
+            MapRef::Nil => None,
+            MapRef::Borrowed(m) => Some(m),
+            MapRef::Owned(m) => Some(m),
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.map().map_or(0, BTreeMap::len)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
 
 impl<'a> EntryRef<'a> {
     pub fn entry(&self) -> &Entry {
@@ -182,6 +211,15 @@ impl<'a> EntryRef<'a> {
                     .map(|s| Value::Str(Str::Owned(Rc::from(s.as_str()))))
                     .collect(),
             ),
+        }
+    }
+
+    /// `ArchValues` as a template value.
+    pub fn arch_values(&self) -> MapRef<'a> {
+        match self {
+            EntryRef::Borrowed(e) => MapRef::Borrowed(&e.arch_values),
+            EntryRef::Owned(o) if o.nil & NIL_ARCH_VALUES != 0 => MapRef::Nil,
+            EntryRef::Owned(o) => MapRef::Owned(Rc::new(o.entry.arch_values.clone())),
         }
     }
 
@@ -282,6 +320,8 @@ pub enum Value<'a> {
     Float(f64),
     Str(Str<'a>),
     List(List<'a>),
+    /// `map[string]string`.
+    Map(MapRef<'a>),
     Entry(EntryVal<'a>),
     /// A typed nil pointer.
     NilPtr(PtrType),
@@ -340,6 +380,7 @@ impl<'a> Value<'a> {
             Value::Float(_) => "float64",
             Value::Str(_) => "string",
             Value::List(l) => l.ty.name(),
+            Value::Map(_) => "map[string]string",
             Value::Entry(e) if e.ptr => "*manifest.Manifest2822Entry",
             Value::Entry(_) => "manifest.Manifest2822Entry",
             Value::NilPtr(t) => t.name(),
@@ -373,6 +414,7 @@ impl<'a> Value<'a> {
             Value::Float(f) => *f != 0.0,
             Value::Str(s) => !s.is_empty(),
             Value::List(l) => !l.is_empty(),
+            Value::Map(m) => !m.is_empty(),
             Value::Entry(_)
             | Value::Repo(_)
             | Value::Manifest(_)
