@@ -22,9 +22,17 @@ use crate::error::Error;
     about = "Build whole libraries of container images from Official Images manifests",
     long_about = "keg reads a library of Official Images manifest files (the docker-library \
         `library/` format), plans every build across repositories, and builds them in \
-        parallel. Its commands, flags and environment variables follow bashbrew's."
+        parallel. Its commands, flags and environment variables follow bashbrew's.",
+    disable_help_flag = true,
+    disable_version_flag = true
 )]
 pub struct Cli {
+    /// Print help (`-?` too, as in bashbrew)
+    #[arg(short = 'h', long = "help", short_alias = '?', action = clap::ArgAction::Help, global = true)]
+    help: Option<bool>,
+    /// Print the version (`-v` too, as in bashbrew)
+    #[arg(short = 'V', long = "version", short_alias = 'v', action = clap::ArgAction::Version)]
+    version: Option<bool>,
     #[command(flatten)]
     pub global: GlobalArgs,
     #[command(subcommand)]
