@@ -101,7 +101,12 @@ pub struct GlobalArgs {
     )]
     pub arch_namespaces: Vec<String>,
     /// Show the docker and git operations as they run (on stderr)
-    #[arg(long, global = true, env = "BASHBREW_DEBUG")]
+    #[arg(
+        long,
+        global = true,
+        env = "BASHBREW_DEBUG",
+        value_parser = clap::builder::BoolishValueParser::new()
+    )]
     pub debug: bool,
     /// Where bashbrew's `flags` file of default flags is [default: ~/.config/bashbrew]
     #[arg(long, global = true, env = "BASHBREW_CONFIG", value_name = "DIR")]
