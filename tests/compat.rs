@@ -674,3 +674,236 @@ fn remote_arches_of_an_unreachable_registry_is_exit_1() {
     let run = f.bashbrew(&["remote", "arches", "Not A Reference"]);
     assert_eq!(run.code, 2, "{run:?}");
 }
+
+fn registry_addr() -> String {
+    std::env::var("KEG_TEST_REGISTRY").unwrap_or_else(|_| "127.0.0.1:5000".to_string())
+}
+
+fn sha256(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    let hex: String = sha2::Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    format!("sha256:{hex}")
+}
+
+/// A repository of the rig's registry, filled through the registry API, and removed again.
+struct RegistryRepo {
+    addr: String,
+    name: String,
+    digests: Vec<String>,
+}
+
+impl RegistryRepo {
+    fn new(test: &str) -> RegistryRepo {
+        let addr = registry_addr();
+        let answer = ureq::get(&format!("http://{addr}/v2/")).call();
+        assert!(
+            answer.is_ok(),
+            "no registry answers at http://{addr}/v2/ ({:?}): run scripts/setup-docker first",
+            answer.err()
+        );
+        RegistryRepo {
+            addr,
+            name: format!("{}/img", common::unique("compat-", test)),
+            digests: Vec::new(),
+        }
+    }
+
+    fn blob(&self, bytes: &[u8]) -> String {
+        let digest = sha256(bytes);
+        let start = ureq::post(&format!(
+            "http://{}/v2/{}/blobs/uploads/",
+            self.addr, self.name
+        ))
+        .send(&[] as &[u8])
+        .expect("start a blob upload");
+        let location = start
+            .headers()
+            .get("location")
+            .and_then(|v| v.to_str().ok())
+            .expect("an upload location")
+            .to_string();
+        let location = if location.starts_with('/') {
+            format!("http://{}{location}", self.addr)
+        } else {
+            location
+        };
+        let sep = if location.contains('?') { '&' } else { '?' };
+        ureq::put(&format!("{location}{sep}digest={digest}"))
+            .header("Content-Type", "application/octet-stream")
+            .send(bytes)
+            .expect("finish a blob upload");
+        digest
+    }
+
+    /// Puts a manifest under `tag`; returns (digest, size).
+    fn manifest(&mut self, tag: &str, media_type: &str, bytes: &[u8]) -> (String, usize) {
+        ureq::put(&format!(
+            "http://{}/v2/{}/manifests/{tag}",
+            self.addr, self.name
+        ))
+        .header("Content-Type", media_type)
+        .send(bytes)
+        .unwrap_or_else(|e| panic!("put {tag}: {e}"));
+        let digest = sha256(bytes);
+        self.digests.push(digest.clone());
+        (digest, bytes.len())
+    }
+
+    fn reference(&self, tag: &str) -> String {
+        format!("{}/{}:{tag}", self.addr, self.name)
+    }
+}
+
+impl Drop for RegistryRepo {
+    fn drop(&mut self) {
+        for digest in self.digests.iter().rev() {
+            let url = format!("http://{}/v2/{}/manifests/{digest}", self.addr, self.name);
+            let _ = ureq::delete(&url).call();
+        }
+        let dir =
+            std::env::var("KEG_REGISTRY_DIR").unwrap_or_else(|_| "/var/lib/keg-registry".into());
+        let top = self.name.split('/').next().unwrap_or_default();
+        let repository = Path::new(&dir)
+            .join("docker/registry/v2/repositories")
+            .join(top);
+        if top.starts_with("compat-") && repository.is_dir() {
+            let _ = std::fs::remove_dir_all(repository);
+        }
+    }
+}
+
+const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
+const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
+const DOCKER_LIST: &str = "application/vnd.docker.distribution.manifest.list.v2+json";
+
+#[test]
+#[ignore = "needs the Docker rig (scripts/setup-docker); scripts/test runs it"]
+fn remote_arches_of_images_lists_and_oci_indexes() {
+    let f = Fixture::new();
+    let mut repo = RegistryRepo::new("arches");
+    let layer = repo.blob(b"keg compat layer");
+    // One image per platform; arm64's config names no variant (bashbrew normalizes it to v8).
+    let mut images = Vec::new();
+    for (tag, platform) in [
+        ("amd64", r#""architecture":"amd64","os":"linux""#),
+        ("arm64", r#""architecture":"arm64","os":"linux""#),
+        (
+            "armv7",
+            r#""architecture":"arm","os":"linux","variant":"v7""#,
+        ),
+    ] {
+        let config =
+            format!(r#"{{{platform},"rootfs":{{"type":"layers","diff_ids":[]}},"config":{{}}}}"#);
+        let config_digest = repo.blob(config.as_bytes());
+        let manifest = format!(
+            r#"{{"schemaVersion":2,"mediaType":"{OCI_MANIFEST}","config":{{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"{config_digest}","size":{}}},"layers":[{{"mediaType":"application/vnd.oci.image.layer.v1.tar+gzip","digest":"{layer}","size":16}}]}}"#,
+            config.len()
+        );
+        images.push(repo.manifest(tag, OCI_MANIFEST, manifest.as_bytes()));
+    }
+    let [
+        (amd64, amd64_size),
+        (arm64, arm64_size),
+        (armv7, armv7_size),
+    ] = [images[0].clone(), images[1].clone(), images[2].clone()];
+    let member = |digest: &str, size: usize, platform: &str| {
+        format!(
+            r#"{{"mediaType":"{OCI_MANIFEST}","digest":"{digest}","size":{size},"platform":{{{platform}}}}}"#
+        )
+    };
+    // An OCI index with an attestation-like member (unknown/unknown: no architecture).
+    let oci = format!(
+        r#"{{"schemaVersion":2,"mediaType":"{OCI_INDEX}","manifests":[{},{},{},{}]}}"#,
+        member(&amd64, amd64_size, r#""architecture":"amd64","os":"linux""#),
+        member(&arm64, arm64_size, r#""architecture":"arm64","os":"linux""#),
+        member(
+            &armv7,
+            armv7_size,
+            r#""architecture":"arm","os":"linux","variant":"v7""#
+        ),
+        format!(
+            r#"{{"mediaType":"{OCI_MANIFEST}","digest":"{amd64}","size":{amd64_size},"annotations":{{"vnd.docker.reference.type":"attestation-manifest"}},"platform":{{"architecture":"unknown","os":"unknown"}}}}"#
+        ),
+    );
+    let (oci_digest, oci_size) = repo.manifest("oci", OCI_INDEX, oci.as_bytes());
+    let list = format!(
+        r#"{{"schemaVersion":2,"mediaType":"{DOCKER_LIST}","manifests":[{},{}]}}"#,
+        member(&amd64, amd64_size, r#""architecture":"amd64","os":"linux""#),
+        member(
+            &arm64,
+            arm64_size,
+            r#""architecture":"arm64","os":"linux","variant":"v8""#
+        ),
+    );
+    let (list_digest, _) = repo.manifest("list", DOCKER_LIST, list.as_bytes());
+
+    // bashbrew's text: `REF -> DIGEST`, then the architectures in order with each member.
+    let (r_oci, r_list, r_arm64) = (
+        repo.reference("oci"),
+        repo.reference("list"),
+        repo.reference("arm64"),
+    );
+    let run = f.bashbrew(&["remote", "arches", &r_oci, &r_list, &r_arm64]);
+    run.success();
+    assert_eq!(
+        run.stdout,
+        format!(
+            "{r_oci} -> {oci_digest}\n  amd64 -> {amd64}\n  arm32v7 -> {armv7}\n  arm64v8 -> {arm64}\n\
+             {r_list} -> {list_digest}\n  amd64 -> {amd64}\n  arm64v8 -> {arm64}\n\
+             {r_arm64} -> {arm64}\n  arm64v8 -> {arm64}\n"
+        )
+    );
+    // --json: ocispec descriptors, platforms normalized; a single image's platform comes
+    // from its config.
+    let run = f.bashbrew(&["remote", "arches", "--json", &r_oci, &r_arm64]);
+    run.success();
+    let amd64_member = member(&amd64, amd64_size, r#""architecture":"amd64","os":"linux""#);
+    let arm64_member = member(
+        &arm64,
+        arm64_size,
+        r#""architecture":"arm64","os":"linux","variant":"v8""#,
+    );
+    let armv7_member = member(
+        &armv7,
+        armv7_size,
+        r#""architecture":"arm","os":"linux","variant":"v7""#,
+    );
+    assert_eq!(
+        run.stdout,
+        format!(
+            r#"{{"ref":"{r_oci}","desc":{{"mediaType":"{OCI_INDEX}","digest":"{oci_digest}","size":{oci_size}}},"arches":{{"amd64":[{amd64_member}],"arm32v7":[{armv7_member}],"arm64v8":[{arm64_member}]}}}}
+{{"ref":"{r_arm64}","desc":{{"mediaType":"{OCI_MANIFEST}","digest":"{arm64}","size":{arm64_size}}},"arches":{{"arm64v8":[{arm64_member}]}}}}
+"#
+        )
+    );
+    // An image the registry does not have: exit 1.
+    let run = f.bashbrew(&["remote", "arches", &repo.reference("nope")]);
+    assert_eq!(run.code, 1, "{run:?}");
+    assert!(run.stderr.contains("not found"), "{run:?}");
+}
+
+#[test]
+#[ignore = "needs the Docker rig (scripts/setup-docker); scripts/test runs it"]
+fn debug_shows_the_docker_commands_as_they_run() {
+    let f = Fixture::new();
+    // The registry client falls back to `docker buildx imagetools inspect` when HTTP fails;
+    // --debug shows that docker command (and any other) on stderr before it runs.
+    let run = f.bashbrew(&["--debug", "remote", "arches", "127.0.0.1:9/nothing/here:1"]);
+    assert_eq!(run.code, 1, "{run:?}");
+    assert!(
+        run.stderr
+            .contains("$ docker buildx imagetools inspect --raw 127.0.0.1:9/nothing/here:1\n"),
+        "{run:?}"
+    );
+    // plan asks the engine what it has.
+    let run = f.bashbrew(&["--debug", "plan", "app"]);
+    run.success();
+    assert!(run.stderr.contains("$ docker "), "{run:?}");
+    assert!(
+        !run.stdout.contains("$ docker"),
+        "stdout stays the command's own: {run:?}"
+    );
+}
