@@ -815,18 +815,22 @@ fn remote_arches_of_images_lists_and_oci_indexes() {
         )
     };
     // An OCI index with an attestation-like member (unknown/unknown: no architecture).
-    let oci = format!(
-        r#"{{"schemaVersion":2,"mediaType":"{OCI_INDEX}","manifests":[{},{},{},{}]}}"#,
+    let attestation = format!(
+        r#"{{"mediaType":"{OCI_MANIFEST}","digest":"{amd64}","size":{amd64_size},"annotations":{{"vnd.docker.reference.type":"attestation-manifest"}},"platform":{{"architecture":"unknown","os":"unknown"}}}}"#
+    );
+    let members = [
         member(&amd64, amd64_size, r#""architecture":"amd64","os":"linux""#),
         member(&arm64, arm64_size, r#""architecture":"arm64","os":"linux""#),
         member(
             &armv7,
             armv7_size,
-            r#""architecture":"arm","os":"linux","variant":"v7""#
+            r#""architecture":"arm","os":"linux","variant":"v7""#,
         ),
-        format!(
-            r#"{{"mediaType":"{OCI_MANIFEST}","digest":"{amd64}","size":{amd64_size},"annotations":{{"vnd.docker.reference.type":"attestation-manifest"}},"platform":{{"architecture":"unknown","os":"unknown"}}}}"#
-        ),
+        attestation,
+    ];
+    let oci = format!(
+        r#"{{"schemaVersion":2,"mediaType":"{OCI_INDEX}","manifests":[{}]}}"#,
+        members.join(",")
     );
     let (oci_digest, oci_size) = repo.manifest("oci", OCI_INDEX, oci.as_bytes());
     let list = format!(
