@@ -194,6 +194,21 @@ impl<'a> Host<'a> for CatHost<'_> {
             .map_err(|e| e.to_string())
     }
 
+    fn image_id(&self, image: &str) -> Result<String, String> {
+        let output = std::process::Command::new("docker")
+            .args(["inspect", "-f", "{{.Id}}", image])
+            .stdin(std::process::Stdio::null())
+            .output()
+            .map_err(|e| format!("cannot run docker: {e}"))?;
+        if !output.status.success() {
+            return Err(format!(
+                "command: docker inspect -f \"{{{{.Id}}}}\" {image}: {}",
+                String::from_utf8_lossy(&output.stderr).trim()
+            ));
+        }
+        Ok(String::from_utf8_lossy(&output.stdout).trim().to_string())
+    }
+
     fn skip_constraints(&self, repo: &RepoData<'a>, entry: &Entry) -> bool {
         match repo.library {
             Some(library) => self

@@ -135,6 +135,8 @@ pub trait Host<'a> {
     fn git_time(&self, repo: &RepoData<'a>, entry: &Entry, arch: &str) -> Result<i64, String>;
     /// Whether `--arch` and the constraints exclude an entry (printing why, once).
     fn skip_constraints(&self, repo: &RepoData<'a>, entry: &Entry) -> bool;
+    /// The id the Docker engine has for an image (`docker inspect -f '{{.Id}}' IMAGE`).
+    fn image_id(&self, image: &str) -> Result<String, String>;
     /// The repository's entries in build order.
     fn sorted_entries(
         &self,
@@ -266,6 +268,7 @@ pub enum Method {
     ArchDockerFrom,
     ArchGitTime,
     SortedEntries,
+    DockerCacheName,
     // time.Time
     Unix,
 }
@@ -324,6 +327,7 @@ pub fn method(receiver: &Value<'_>, name: &str) -> Option<(Method, Sig)> {
             "ArchDockerFrom" => (M::ArchDockerFrom, Sig::fixed(&[Ty::Str, Ty::EntryPtr])),
             "ArchGitTime" => (M::ArchGitTime, Sig::fixed(&[Ty::Str, Ty::EntryPtr])),
             "SortedEntries" => (M::SortedEntries, Sig::fixed(&[Ty::Bool])),
+            "DockerCacheName" => (M::DockerCacheName, Sig::fixed(&[Ty::EntryPtr])),
             _ => return None,
         }),
         Value::Platform(_) | Value::NilPtr(PtrType::Platform) => match name {
@@ -655,6 +659,31 @@ fn repo_call<'a>(
         M::ArchGitTime => {
             let e = entry_arg(args, 1)?;
             Value::Time(host.git_time(r, e.entry(), &str_arg(0))?)
+        }
+        M::DockerCacheName => {
+            // bashbrew's dockerBuildUniqueBits for --arch: the source, the builder when
+            // given, and the engine's id of every parent; sha256 of them, one a line.
+            let e = entry_arg(args, 0)?;
+            let entry = e.entry();
+            let arch = host.arch().to_string();
+            let mut bits: Vec<String> = ["GitRepo", "GitCommit", "Directory", "File"]
+                .iter()
+                .map(|f| arch_value(entry, &arch, f).to_string())
+                .collect();
+            let builder = arch_value(entry, &arch, "Builder");
+            if !builder.is_empty() {
+                bits.push(builder.to_string());
+            }
+            for from in host.dockerfile(r, entry, &arch)?.froms {
+                bits.push(if from == "scratch" {
+                    from
+                } else {
+                    host.image_id(&from)?
+                });
+            }
+            use sha2::Digest;
+            let digest = sha2::Sha256::digest(bits.join("\n").as_bytes());
+            Value::string(&format!("bashbrew/cache:{}", crate::git::hex(&digest)))
         }
         M::SortedEntries => {
             let apply = matches!(args.first(), Some(Value::Bool(true)));

@@ -55,6 +55,9 @@ impl<'a> Host<'a> for TestHost {
     fn skip_constraints(&self, _: &RepoData<'a>, _: &Entry) -> bool {
         false
     }
+    fn image_id(&self, image: &str) -> Result<String, String> {
+        Ok(format!("sha256:id-of-{image}"))
+    }
     fn sorted_entries(&self, repo: &RepoData<'a>, _: bool) -> Result<Vec<EntryRef<'a>>, String> {
         Ok(repo
             .manifest
@@ -311,6 +314,12 @@ fn data_model_fields_and_methods() {
         (
             "{{ range .SortedEntries false }}{{ .Directory }} {{ end }}",
             "1/alpine 1 ",
+        ),
+        // sha256 of the lines GitRepo, GitCommit, Directory, File (no Builder) and the
+        // parent's image id, as bashbrew's dockerBuildUniqueBits.
+        (
+            "{{ $.DockerCacheName (index .Entries 0) }}",
+            "bashbrew/cache:468e55f514d911e1169e4b50ec19a0864ff1593fad98dfab778cd7baeef59abf",
         ),
         (
             "{{ $.ArchGitTime \"amd64\" (index .Entries 0) }} {{ ($.ArchGitTime \"amd64\" (index .Entries 0)).Unix }}",
