@@ -519,7 +519,7 @@ impl GlobalArgs {
         if arches.is_empty() && !all_arches {
             arches.push(arch::DEFAULT.to_string());
         }
-        let cache = args.cache.unwrap_or_else(crate::config::default_cache);
+        let cache = args.cache.unwrap_or_else(default_cache);
         let git_mirrors = args
             .git_mirrors
             .iter()
@@ -553,5 +553,21 @@ impl GlobalArgs {
             arch_namespaces: args.arch_namespaces,
             debug: args.debug,
         })
+    }
+}
+
+/// keg's default cache, or bashbrew's (`$XDG_CACHE_HOME/bashbrew`, `~/.cache/bashbrew`) when
+/// keg runs as `bashbrew` (a symlink or a copy by that name): scripts written for bashbrew
+/// reach its cache by that path (`git -C ~/.cache/bashbrew/git fetch ...` in bashbrew's CI
+/// matrix generator).
+fn default_cache() -> PathBuf {
+    let keg = crate::config::default_cache();
+    let invoked_as = std::env::args_os()
+        .next()
+        .map(PathBuf::from)
+        .and_then(|p| p.file_name().map(|n| n.to_os_string()));
+    match invoked_as {
+        Some(name) if name == "bashbrew" => keg.with_file_name("bashbrew"),
+        _ => keg,
     }
 }

@@ -523,6 +523,36 @@ fn aliases_and_global_flags_anywhere() {
 }
 
 #[test]
+fn as_bashbrew_the_default_cache_is_bashbrews() {
+    let f = Fixture::new();
+    let home = f.test.path().join("home");
+    // Scripts reach bashbrew's cache by its default path (generate.sh:
+    // `${BASHBREW_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/bashbrew}/git`).
+    let mut cmd = f.command("bashbrew");
+    cmd.env_remove("BASHBREW_CACHE")
+        .env_remove("XDG_CACHE_HOME")
+        .env("HOME", &home)
+        .args(["cat", "-f", "{{ gitCache }}", "app"]);
+    let run = Run::from(cmd.output().unwrap());
+    run.success();
+    assert_eq!(
+        run.stdout,
+        format!("{}\n", home.join(".cache/bashbrew/git").display())
+    );
+    // Run as keg, keg's own default.
+    let mut cmd = f.command(env!("CARGO_BIN_EXE_keg"));
+    cmd.env_remove("BASHBREW_CACHE")
+        .env_remove("XDG_CACHE_HOME")
+        .env("HOME", &home)
+        .args(["cat", "-f", "{{ gitCache }}", "app"]);
+    let run = Run::from(cmd.output().unwrap());
+    assert_eq!(
+        run.stdout,
+        format!("{}\n", home.join(".cache/keg/git").display())
+    );
+}
+
+#[test]
 fn the_config_flags_file_sets_defaults_per_command() {
     let f = Fixture::new();
     let dir = f.test.path().join("conf");
