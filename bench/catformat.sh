@@ -56,6 +56,19 @@ read -r fmt_median fmt_min _ <<<"$(measure_ms "$runs" "$KEG" "${lib[@]}" cat --f
 read -r cat_median cat_min _ <<<"$(measure_ms "$runs" "$KEG" "${lib[@]}" cat "${tags[@]}")"
 read -r all_median all_min _ <<<"$(measure_ms "$runs" "$KEG" "${lib[@]}" cat --all)"
 read -r nogit_median nogit_min _ <<<"$(measure_ms "$runs" "$KEG" "${lib[@]}" cat --format "$nogit" "${tags[@]}")"
+# CPU time (user + system), less sensitive than wall time to other load on the machine.
+cpu_ms() {
+	local out i
+	out=$(mktemp)
+	for ((i = 0; i < runs; i++)); do
+		/usr/bin/time -f '%U %S' -o "$out" "$@" >/dev/null 2>&1
+		awk '{printf "%.0f\n", ($1 + $2) * 1000}' "$out"
+	done | stats | cut -d' ' -f1
+	rm -f "$out"
+}
+fmt_cpu=$(cpu_ms "$KEG" "${lib[@]}" cat --format "$template" "${tags[@]}")
+nogit_cpu=$(cpu_ms "$KEG" "${lib[@]}" cat --format "$nogit" "${tags[@]}")
+cat_cpu=$(cpu_ms "$KEG" "${lib[@]}" cat "${tags[@]}")
 rss=$(for _ in 1 2 3; do peak_rss_kb "$KEG" "${lib[@]}" cat --format "$template" "${tags[@]}"; done | stats | cut -d' ' -f1)
 
 echo "method: date +%s%N loop, 1 warm-up + $runs runs, warm git cache; one process, ${#tags[@]} repo:tag arguments"
@@ -66,5 +79,7 @@ result "cat (same ${#tags[@]} tags) median" "$cat_median" ms
 result "cat --all median" "$all_median" ms
 result "ratio cat --format / cat (same arguments)" "$(awk -v a="$fmt_median" -v b="$cat_median" 'BEGIN {printf "%.2f", a / b}')" x
 result "ratio cat --format without git / cat" "$(awk -v a="$nogit_median" -v b="$cat_median" 'BEGIN {printf "%.2f", a / b}')" x
+result "CPU (user+sys) median: cat --format / without .ArchDockerFroms / cat" "$fmt_cpu / $nogit_cpu / $cat_cpu" ms
+result "CPU ratio cat --format / cat" "$(awk -v a="$fmt_cpu" -v b="$cat_cpu" 'BEGIN {printf "%.2f", a / b}')" x
 result "cat --format cold (empty git cache), one run" "$cold" ms
 result "cat --format peak RSS (median of 3)" "$(awk -v k="${rss%.*}" 'BEGIN {printf "%.1f", k / 1024}')" MiB
