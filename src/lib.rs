@@ -4,8 +4,9 @@
 //! [`library`] (find files, resolve repository arguments) -> [`git`] / [`dockerfile`] /
 //! [`context`] via [`sources`] (each entry's commit, Dockerfile and parents) -> plan
 //! (graph, cache keys) -> [`exec`] (build; [`oci`] imports `Builder: oci-import` layouts
-//! instead) -> report (what people and CI see). [`run`] dispatches each command to the
-//! stages it needs.
+//! instead) -> report (what people and CI see). Beside the pipeline, bashbrew's query
+//! commands: [`cat`] (`cat --format`, Go templates from [`template`]) and [`remote`]
+//! (`remote arches`). [`run`] dispatches each command to the stages it needs.
 
 pub mod arch;
 pub mod cat;

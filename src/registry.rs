@@ -5,7 +5,8 @@
 //! [`Registry`] answers that with one `GET /v2/<name>/manifests/<tag>` per tag (plus one per
 //! index member for [`Registry::image_ids`]), in process, on shared keep-alive connections,
 //! so that a whole library's tags can be asked concurrently in well under a second instead of
-//! spawning `docker buildx imagetools inspect` (~150 ms each) per tag.
+//! spawning `docker buildx imagetools inspect` (~150 ms each) per tag. `remote arches` reads
+//! manifests as served ([`Registry::raw_manifest`]) and image configs ([`Registry::blob`]).
 //!
 //! Invariants:
 //! - A [`RemoteManifest`]'s `digest` is the sha256 of the exact bytes received. When the
