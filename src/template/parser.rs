@@ -98,7 +98,7 @@ pub enum Arg {
         pos: Pos,
         idents: Vec<String>,
     },
-    /// `$x.A` (idents[0] is `$x`)
+    /// `$x.A` (`idents[0]` is `$x`)
     Variable {
         pos: Pos,
         idents: Vec<String>,
