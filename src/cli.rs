@@ -135,9 +135,6 @@ pub struct BuildArgs {
     /// Any other build flag, verbatim (repeatable)
     #[arg(long = "build-opt", value_name = "ARG", allow_hyphen_values = true)]
     pub build_opts: Vec<String>,
-    /// A buildx builder to build on (e.g. remote BuildKit nodes); results are --load'ed
-    #[arg(long, env = "BUILDX_BUILDER")]
-    pub builder: Option<String>,
 }
 
 impl BuildArgs {
@@ -170,7 +167,6 @@ impl BuildArgs {
             cache_from: self.cache_from.clone(),
             cache_to: self.cache_to.clone(),
             build_opts: self.build_opts.clone(),
-            builder: self.builder.clone().filter(|b| !b.is_empty()),
             registry_cache: crate::docker::in_registry(cache_repo),
             features: crate::docker::Features::default(),
         })
@@ -357,6 +353,9 @@ pub enum Command {
         /// Print what each selected node's cache key hashed
         #[arg(long)]
         explain: bool,
+        /// Also write the planned graph as one self-contained HTML page
+        #[arg(long, value_name = "FILE.html")]
+        report: Option<PathBuf>,
         #[command(flatten)]
         build: BuildArgs,
     },
@@ -386,6 +385,29 @@ pub enum Command {
         /// Where every build's full log goes [default: <cache>/logs]
         #[arg(long)]
         log_dir: Option<PathBuf>,
+        /// A buildx builder to build on (repeatable; env KEG_BUILDERS or BUILDX_BUILDER, a comma
+        /// list): nodes go to builders that support their platform, natively first, --jobs at
+        /// a time on each; with several, or one that is not the local engine, results go to
+        /// the registry --cache-repo by key
+        #[arg(
+            long = "builder",
+            env = "KEG_BUILDERS",
+            value_delimiter = ',',
+            value_name = "NAME"
+        )]
+        builders: Vec<String>,
+        /// With builders: also pull every built or cached selected node into the local engine
+        /// and tag its names
+        #[arg(long)]
+        load: bool,
+        /// How many times a node is retried after an infrastructure failure (a builder or
+        /// registry gone; never a failed RUN step)
+        #[arg(long, default_value_t = 2, value_name = "N")]
+        retries: u32,
+        /// Only part I of N balanced parts of the plan (whole connected components), as
+        /// `plan --shard` prints it
+        #[arg(long, value_name = "I/N", value_parser = parse_shard)]
+        shard: Option<(usize, usize)>,
         /// Never build an ancestor of the selection: one without an image for its key (in the
         /// engine or the registry cache) is an error naming it
         #[arg(long)]
@@ -397,6 +419,10 @@ pub enum Command {
         /// cached), so later shards can pull it; implied by --target-namespace
         #[arg(long)]
         push: bool,
+        /// Write one self-contained HTML page of the run: the graph coloured by result, a
+        /// timeline per builder, durations, the critical path and each log
+        #[arg(long, value_name = "FILE.html")]
+        report: Option<PathBuf>,
         #[command(flatten)]
         target: TargetArgs,
         #[command(flatten)]
@@ -476,6 +502,22 @@ pub enum Command {
     Remote {
         #[command(subcommand)]
         command: RemoteCommand,
+    },
+    /// Print a shell completion script (see the README for where to put it)
+    Completions {
+        /// The shell
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+        /// A script that asks keg on every TAB, so repository and `repo:tag` arguments
+        /// complete from the library directory
+        #[arg(long)]
+        dynamic: bool,
+    },
+    /// Print the keg(1) man page (roff), or write every page into a directory
+    Man {
+        /// Write keg.1 and one keg-COMMAND.1 per command into DIR
+        #[arg(long, value_name = "DIR")]
+        dir: Option<PathBuf>,
     },
 }
 

@@ -23,8 +23,6 @@ pub struct BuildSettings {
     pub cache_to: Vec<String>,
     /// Any other build flags, verbatim.
     pub build_opts: Vec<String>,
-    /// A buildx builder (`--builder`); with one, the result is `--load`ed into the engine.
-    pub builder: Option<String>,
     /// Whether the cache repository is in a registry: then every BuildKit build imports
     /// and exports the node's registry cache at its cache ref.
     pub registry_cache: bool,
@@ -84,6 +82,41 @@ pub struct BuildSpec<'a> {
     /// OCI labels and SOURCE_DATE_EPOCH build metadata.
     pub labels: Vec<(String, String)>,
     pub source_date_epoch: Option<i64>,
+    /// How the command reaches its builder (the local engine by default).
+    pub via: Via,
+    /// Where a BuildKit build's image goes: the local engine (`-t` tags), or pushed.
+    pub output: Output,
+}
+
+/// How a command reaches its builder: `docker [--context C]` and, for BuildKit builds on a
+/// builder that is not a context's docker driver, `--builder NAME`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Via {
+    /// The argv start; empty means `docker`.
+    pub docker: Vec<String>,
+    /// `--builder NAME` or nothing.
+    pub builder: Vec<String>,
+}
+
+impl Via {
+    fn docker(&self) -> Vec<String> {
+        if self.docker.is_empty() {
+            vec!["docker".into()]
+        } else {
+            self.docker.clone()
+        }
+    }
+}
+
+/// Where a BuildKit build's image goes.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum Output {
+    /// Into the engine, under every `-t` tag.
+    #[default]
+    Local,
+    /// Pushed to the registry as `name` (the cache tag), its digest written to
+    /// `metadata_file` (buildx's `containerimage.digest`).
+    Push { name: String, metadata_file: String },
 }
 
 /// A command: environment additions and argv (argv[0] is `docker`).
@@ -128,20 +161,15 @@ fn quote(arg: &str) -> String {
 /// executor points the names at the pinned images just before the build.
 pub fn build_command(spec: &BuildSpec<'_>, settings: &BuildSettings) -> DockerCommand {
     let mut env = BTreeMap::new();
-    let mut argv: Vec<String> = vec!["docker".into()];
+    let mut argv: Vec<String> = spec.via.docker();
     let buildkit = spec.builder == Builder::Buildkit;
+    let pushed = buildkit && matches!(spec.output, Output::Push { .. });
     if buildkit {
+        argv.extend(["buildx".into(), "build".into()]);
+        argv.extend(spec.via.builder.iter().cloned());
         // No attestations unless asked for (`--build-opt --provenance=...`): they carry the
         // time of the build, and an image is a plain manifest per platform.
-        argv.extend([
-            "buildx".into(),
-            "build".into(),
-            "--progress=plain".into(),
-            "--provenance=false".into(),
-        ]);
-        if let Some(builder) = &settings.builder {
-            argv.extend(["--builder".into(), builder.clone(), "--load".into()]);
-        }
+        argv.extend(["--progress=plain".into(), "--provenance=false".into()]);
         argv.extend(["--platform".into(), spec.platform.to_string()]);
     } else {
         env.insert("DOCKER_BUILDKIT".to_string(), "0".to_string());
@@ -152,8 +180,15 @@ pub fn build_command(spec: &BuildSpec<'_>, settings: &BuildSettings) -> DockerCo
         );
     }
     argv.extend(["-f".into(), spec.file.to_string()]);
-    for tag in &spec.tags {
-        argv.extend(["-t".into(), tag.clone()]);
+    if let (true, Output::Push { name, .. }) = (pushed, &spec.output) {
+        argv.extend([
+            "--output".into(),
+            format!("type=image,name={name},push=true"),
+        ]);
+    } else {
+        for tag in &spec.tags {
+            argv.extend(["-t".into(), tag.clone()]);
+        }
     }
     if buildkit && settings.features.named_contexts {
         for (reference, image) in &spec.contexts {
@@ -185,13 +220,13 @@ pub fn build_command(spec: &BuildSpec<'_>, settings: &BuildSettings) -> DockerCo
                     format!("type=registry,ref={reference}"),
                 ]);
             }
-            let to = if exports_registry_cache(settings) {
+            let to = if exports_registry_cache(settings) || pushed {
                 format!("type=registry,ref={},mode=max", spec.cache_ref)
             } else {
                 "type=inline".to_string()
             };
             argv.extend(["--cache-to".into(), to]);
-        } else if settings.builder.is_none() {
+        } else {
             argv.extend(["--cache-to".into(), "type=inline".into()]);
         }
         for spec in &settings.cache_from {
@@ -206,14 +241,17 @@ pub fn build_command(spec: &BuildSpec<'_>, settings: &BuildSettings) -> DockerCo
         }
     }
     argv.extend(settings.build_opts.iter().cloned());
+    if let (true, Output::Push { metadata_file, .. }) = (pushed, &spec.output) {
+        argv.extend(["--metadata-file".into(), metadata_file.clone()]);
+    }
     argv.push("-".into());
     DockerCommand { env, argv }
 }
 
-/// Whether BuildKit builds export their registry cache themselves (mode=max); else the
-/// cache travels inline in an image pushed to the cache ref.
+/// Whether BuildKit builds on the local engine export their registry cache themselves
+/// (mode=max); else the cache travels inline in an image pushed to the cache ref.
 pub fn exports_registry_cache(settings: &BuildSettings) -> bool {
-    settings.registry_cache && (settings.builder.is_some() || settings.features.cache_export)
+    settings.registry_cache && settings.features.cache_export
 }
 
 /// Whether an image repository names a registry (`host.domain/…`, `host:port/…`,
@@ -421,6 +459,8 @@ mod tests {
             contexts: vec![("base:1".into(), "keg/cache:def".into())],
             labels: vec![("org.opencontainers.image.revision".into(), "c0ffee".into())],
             source_date_epoch: Some(1700000000),
+            via: Via::default(),
+            output: Output::Local,
         }
     }
 
@@ -507,18 +547,47 @@ mod tests {
     }
 
     #[test]
-    fn remote_builder_loads_and_exports_max_cache() {
+    fn a_pool_builder_pushes_by_key_and_writes_its_digest() {
         let settings = BuildSettings {
-            builder: Some("remote".into()),
             registry_cache: true,
             cache_to: vec!["type=gha".into()],
+            features: Features {
+                named_contexts: true,
+                cache_export: false,
+            },
             ..BuildSettings::default()
         };
-        let argv = build_command(&spec(Builder::Buildkit), &settings)
-            .argv
-            .join(" ");
-        assert!(argv.contains("--builder remote --load"), "{argv}");
+        let mut on_fleet = spec(Builder::Buildkit);
+        on_fleet.via = Via {
+            docker: Vec::new(),
+            builder: vec!["--builder".into(), "fleet".into()],
+        };
+        on_fleet.output = Output::Push {
+            name: "127.0.0.1:5000/keg/cache:abc".into(),
+            metadata_file: "/tmp/m.json".into(),
+        };
+        let argv = build_command(&on_fleet, &settings).argv.join(" ");
+        assert!(
+            argv.starts_with("docker buildx build --builder fleet --progress=plain"),
+            "{argv}"
+        );
+        assert!(
+            argv.contains("--output type=image,name=127.0.0.1:5000/keg/cache:abc,push=true"),
+            "{argv}"
+        );
+        assert!(!argv.contains(" -t "), "{argv}");
         assert!(argv.contains("--cache-to type=registry,ref=127.0.0.1:5000/keg/cache:ref-hello-x,mode=max --cache-to type=gha"), "{argv}");
+        assert!(argv.ends_with("--metadata-file /tmp/m.json -"), "{argv}");
+        // A context's docker driver: reached with --context, no --builder.
+        let mut on_node = spec(Builder::Classic);
+        on_node.via.docker = vec!["docker".into(), "--context".into(), "keg-node-2".into()];
+        let classic = build_command(&on_node, &settings);
+        assert!(
+            classic
+                .argv
+                .join(" ")
+                .starts_with("docker --context keg-node-2 build --rm")
+        );
     }
 
     #[test]

@@ -9,8 +9,10 @@
 //! (`remote arches`). [`run`] dispatches each command to the stages it needs.
 
 pub mod arch;
+pub mod builders;
 pub mod cat;
 pub mod cli;
+pub mod complete;
 pub mod config;
 pub mod config_file;
 pub mod context;
@@ -20,6 +22,7 @@ pub mod dockerfile;
 pub mod error;
 pub mod exec;
 pub mod git;
+pub mod html;
 pub mod interrupt;
 pub mod library;
 pub mod lineage;
@@ -30,6 +33,7 @@ pub mod plan;
 pub mod process;
 pub mod publish;
 pub mod query;
+pub mod record;
 pub mod registry;
 pub mod remote;
 pub mod report;
@@ -52,6 +56,8 @@ use session::Session;
 /// Entry point used by `main.rs`: parses flags (and bashbrew's `--config` flags file),
 /// runs, prints errors; returns the exit code.
 pub fn main() -> i32 {
+    // A completion request (`KEG_COMPLETE=bash keg -- ...`) is answered and exits here.
+    complete::complete_env();
     let matches = cli::Cli::command().get_matches();
     let mut cli = match cli::Cli::from_arg_matches(&matches) {
         Ok(cli) => cli,
@@ -83,6 +89,18 @@ pub fn main() -> i32 {
 
 /// Runs one command.
 pub fn run(cli: cli::Cli) -> Result<(), Error> {
+    // Commands about keg itself need no valid settings.
+    match &cli.command {
+        Command::Completions { shell, dynamic } => {
+            let mut out = std::io::stdout().lock();
+            return complete::completions(*shell, *dynamic, &mut out);
+        }
+        Command::Man { dir } => {
+            let mut out = std::io::stdout().lock();
+            return complete::man(dir.as_deref(), &mut out);
+        }
+        _ => {}
+    }
     let config = cli.global.config()?;
     if config.debug {
         debug::enable(&config.cache);
@@ -207,6 +225,7 @@ pub fn run(cli: cli::Cli) -> Result<(), Error> {
             dot,
             shard,
             explain,
+            report,
             build,
         } => {
             let repos = load(&session, &repos)?;
@@ -224,6 +243,9 @@ pub fn run(cli: cli::Cli) -> Result<(), Error> {
             let mut plan = plan::make(&session, &repos, &options, images.as_ref())?;
             if let Some((part, parts)) = shard {
                 plan = plan.shard(part, parts);
+            }
+            if let Some(path) = &report {
+                html::write(path, &record::RunRecord::from_plan(&plan, command_line()))?;
             }
             if json {
                 plan.write_json(&mut out)
@@ -245,9 +267,14 @@ pub fn run(cli: cli::Cli) -> Result<(), Error> {
             pull,
             uniq,
             log_dir,
+            builders,
+            load: load_results,
+            retries,
+            shard,
             no_parents,
             timeout,
             push,
+            report,
             target,
             build,
         } => {
@@ -265,7 +292,13 @@ pub fn run(cli: cli::Cli) -> Result<(), Error> {
             } else {
                 None
             };
+            let jobs =
+                jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+            let recorder = report
+                .as_ref()
+                .map(|_| std::sync::Arc::new(record::RunRecorder::new(command_line(), jobs)));
             let options = exec::BuildOptions {
+                recorder: recorder.clone(),
                 publish,
                 plan: plan::PlanOptions {
                     arches,
@@ -274,17 +307,26 @@ pub fn run(cli: cli::Cli) -> Result<(), Error> {
                     build: build.settings()?,
                     engine_platform: None,
                 },
-                jobs: jobs
-                    .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())),
+                jobs,
                 dry_run,
                 fail_fast,
                 pull: pull.into(),
                 log_dir: log_dir.unwrap_or_else(|| session.config.cache.join("logs")),
                 no_parents,
                 timeout: timeout.filter(|t| !t.is_zero()),
+                builders: builder_names(builders),
+                load: load_results,
+                retries,
+                shard,
             };
             out.flush().map_err(Error::Output)?;
-            exec::build(&session, &repos, &options)?;
+            let result = exec::build(&session, &repos, &options);
+            // The page is written whatever the build's result: failures are what it is for.
+            if let (Some(path), Some(recorder)) = (&report, &recorder) {
+                html::write(path, &recorder.record())?;
+                eprintln!("report: {}", path.display());
+            }
+            result?;
         }
         Command::Tag {
             repos,
@@ -375,8 +417,30 @@ pub fn run(cli: cli::Cli) -> Result<(), Error> {
             )?;
             query::context(&session, &repos[0], sha256, &mut out)?;
         }
+        // Answered above, before the settings.
+        Command::Completions { .. } | Command::Man { .. } => {}
     }
     out.flush().map_err(Error::Output)
+}
+
+/// `--builder` (or KEG_BUILDERS), else BUILDX_BUILDER: a comma list of builder names.
+fn builder_names(given: Vec<String>) -> Vec<String> {
+    let names: Vec<String> = if given.is_empty() {
+        std::env::var("BUILDX_BUILDER")
+            .unwrap_or_default()
+            .split(',')
+            .map(str::to_string)
+            .collect()
+    } else {
+        given
+    };
+    let mut out: Vec<String> = Vec::new();
+    for name in names.iter().map(|n| n.trim()).filter(|n| !n.is_empty()) {
+        if !out.iter().any(|o| o == name) {
+            out.push(name.to_string());
+        }
+    }
+    out
 }
 
 /// The target namespaces; `--namespace` counts only when `namespace_is_target` (push,
@@ -437,6 +501,19 @@ fn filter(args: &cli::LineageArgs) -> Filter {
         apply_constraints: args.apply_constraints,
         arch_filter: args.arch_filter,
     }
+}
+
+/// This run's command line, for report titles (`keg build --all`).
+fn command_line() -> String {
+    let mut words = vec!["keg".to_string()];
+    words.extend(std::env::args().skip(1).map(|a| {
+        if a.is_empty() || a.contains(|c: char| c.is_whitespace() || "'\"$`\\".contains(c)) {
+            format!("'{}'", a.replace('\'', "'\\''"))
+        } else {
+            a
+        }
+    }));
+    words.join(" ")
 }
 
 /// Resolves repository arguments and loads their manifests, printing warnings.

@@ -25,7 +25,7 @@
 //! - zstd layers and unknown layer media types are refused up front: the engine keg
 //!   targets (Docker 20.10) cannot load zstd.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fs::{File, OpenOptions};
 use std::io::{self, BufRead, BufReader, BufWriter, Read, Write};
 use std::os::unix::process::CommandExt;
@@ -927,6 +927,10 @@ struct Walk {
     candidates: Vec<Candidate>,
     /// Children of unknown media types, kept for a clearer error.
     unsupported: Vec<Candidate>,
+    /// Digests of the nested indexes walked so far: each is walked once, however often it
+    /// is listed (the same index listed n times on each of 8 levels was n^8 walks, and as
+    /// many candidates in memory; tests/fuzz_oci.rs).
+    walked: HashSet<String>,
 }
 
 struct Layout<'r, 'a> {
@@ -1024,6 +1028,9 @@ impl<'r, 'a> Layout<'r, 'a> {
             };
             match candidate.descriptor.media_type.as_str() {
                 OCI_INDEX | DOCKER_LIST => {
+                    if !walk.walked.insert(candidate.descriptor.digest.clone()) {
+                        continue;
+                    }
                     let blob = self.blob_of(&candidate.descriptor, path)?;
                     let bytes = self.read_blob(&blob, path)?;
                     let listed_as = Some((blob.media_type.as_str(), path));

@@ -24,6 +24,8 @@ pub enum Event {
     /// The node's image exists now: built (or imported), or pulled from the registry.
     Done {
         node: usize,
+        /// The member of the run it ran on.
+        member: usize,
         elapsed: Duration,
         pulled: bool,
         /// `--push` (or the registry cache tag): None when nothing was pushed, else the result.
@@ -31,11 +33,23 @@ pub enum Event {
     },
     Failed {
         node: usize,
+        member: usize,
         elapsed: Duration,
         reason: String,
+        /// Whether the infrastructure failed (then the node may be retried).
+        infra: Option<Infra>,
         log: String,
         tail: Vec<String>,
     },
+}
+
+/// An infrastructure failure: not the build's fault.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Infra {
+    /// The member no longer answers: it leaves the pool.
+    Gone(String),
+    /// A connection or registry fault; the member still answers.
+    Transient,
 }
 
 /// How a node ended, for the summary.
@@ -94,6 +108,10 @@ pub struct Row {
     pub ancestor: bool,
     /// Why pushing its tags failed (a failed push is not a failed build).
     pub push_error: Option<String>,
+    /// The builder it ran on (with a pool).
+    pub builder: Option<String>,
+    /// Every failed attempt before the last, for people.
+    pub retries: Vec<String>,
 }
 
 /// Renders events for one run.
@@ -173,6 +191,7 @@ impl Reporter {
                 elapsed,
                 pulled,
                 pushed,
+                ..
             } => {
                 self.finish_bar(*node);
                 if let Some(p) = &self.progress {
@@ -191,6 +210,7 @@ impl Reporter {
                 reason,
                 log,
                 tail,
+                ..
             } => {
                 self.finish_bar(*node);
                 if let Some(p) = &self.progress {
@@ -238,12 +258,23 @@ impl Reporter {
             let _ = p.multi.clear();
         }
         let width = self.ids.iter().map(String::len).max().unwrap_or(4).max(4);
+        let pool = rows.iter().any(|r| r.builder.is_some());
+        let bwidth = rows
+            .iter()
+            .filter_map(|r| r.builder.as_ref().map(String::len))
+            .max()
+            .unwrap_or(0)
+            .max(7);
         let mut out = std::io::stdout().lock();
-        let _ = writeln!(
+        let _ = write!(
             out,
-            "\n{:<width$}  {:<11}  {:>8}  note",
+            "\n{:<width$}  {:<11}  {:>8}  ",
             "node", "result", "time"
         );
+        if pool {
+            let _ = write!(out, "{:<bwidth$}  ", "builder");
+        }
+        let _ = writeln!(out, "note");
         for (id, row) in self.ids.iter().zip(rows) {
             let (time, mut notes) = match &row.outcome {
                 Outcome::Built(d) | Outcome::Pulled(d) => (seconds(*d), Vec::new()),
@@ -260,12 +291,16 @@ impl Reporter {
             if let Some(reason) = &row.push_error {
                 notes.push(format!("push failed: {reason}"));
             }
-            let _ = writeln!(
+            notes.extend(row.retries.iter().cloned());
+            let _ = write!(
                 out,
-                "{id:<width$}  {:<11}  {time:>8}  {}",
-                row.outcome.label(),
-                notes.join("; ")
+                "{id:<width$}  {:<11}  {time:>8}  ",
+                row.outcome.label()
             );
+            if pool {
+                let _ = write!(out, "{:<bwidth$}  ", row.builder.as_deref().unwrap_or("-"));
+            }
+            let _ = writeln!(out, "{}", notes.join("; "));
         }
         let count = |label: &str| rows.iter().filter(|r| r.outcome.label() == label).count();
         let mut totals = vec![
@@ -283,6 +318,10 @@ impl Reporter {
         let push_failures = rows.iter().filter(|r| r.push_error.is_some()).count();
         if push_failures > 0 {
             totals.push(format!("{push_failures} pushes failed"));
+        }
+        let retries: usize = rows.iter().map(|r| r.retries.len()).sum();
+        if retries > 0 {
+            totals.push(format!("{retries} retried"));
         }
         let _ = writeln!(
             out,

@@ -30,6 +30,9 @@ pub enum Action {
     Build,
     /// `Builder: oci-import`: loaded from the layout in git.
     Import,
+    /// Another node of the run has the same key (the same content): that one makes the
+    /// image, this one only gets its names.
+    Twin(usize),
     /// It cannot be built: why.
     Fail(String),
 }
@@ -40,27 +43,35 @@ impl Action {
         match self {
             Action::Pull => "pull",
             Action::Import => "import",
+            Action::Twin(_) => "tag",
             _ => "build",
         }
     }
 
     pub fn runs(&self) -> bool {
-        matches!(self, Action::Pull | Action::Build | Action::Import)
+        matches!(
+            self,
+            Action::Pull | Action::Build | Action::Import | Action::Twin(_)
+        )
     }
 }
 
-/// Every node's action, and the re-tags that point cached nodes' names at their images.
+/// Every node's action, the re-tags that point cached nodes' names at their images, and the
+/// registry digests of the keys found there.
 pub struct Decided {
     pub actions: Vec<Action>,
     pub retags: Vec<DockerCommand>,
+    pub digests: HashMap<usize, String>,
 }
 
 /// Decides what each node needs; asks the registry about keys the engine lacks when the
-/// cache repo is in one.
+/// cache repo is in one. With a `pool`, the registry is the only store: a key it has is
+/// cached (pulled into the local engine only for `--load`).
 pub fn decide(
     prepared: &Prepared,
     registry: Option<&Registry>,
     options: &BuildOptions,
+    pool: bool,
     reporter: &Reporter,
 ) -> Result<Decided, Error> {
     let plan = &prepared.plan;
@@ -79,7 +90,7 @@ pub fn decide(
                 Some(Action::Fail(reason.clone()))
             } else if let Some(reason) = failed_parent {
                 Some(Action::Fail(reason))
-            } else if node.built == Some(true) {
+            } else if node.built == Some(true) && !pool {
                 Some(Action::Cached)
             } else {
                 None
@@ -88,6 +99,7 @@ pub fn decide(
         .collect();
 
     // The registry cache repo, asked once per missing key.
+    let mut digests = HashMap::new();
     if let (true, Some(registry)) = (options.plan.build.registry_cache, registry) {
         let missing: Vec<usize> = (0..plan.nodes.len())
             .filter(|&i| actions[i].is_none())
@@ -100,7 +112,11 @@ pub fn decide(
         let mut warned = false;
         for (&i, answer) in missing.iter().zip(answers) {
             match answer {
-                Ok(Some(_)) => actions[i] = Some(Action::Pull),
+                Ok(Some(manifest)) => {
+                    digests.insert(i, manifest.digest);
+                    let load = !pool || (options.load && plan.nodes[i].selected);
+                    actions[i] = Some(if load { Action::Pull } else { Action::Cached });
+                }
                 Ok(None) => {}
                 Err(e) if !warned => {
                     warned = true;
@@ -162,6 +178,19 @@ pub fn decide(
         }
     }
 
+    // Nodes with the same key: the first makes the image, the others wait for it.
+    let mut first: HashMap<&str, usize> = HashMap::new();
+    for i in plan.order_indexes() {
+        if matches!(actions[i], Action::Build | Action::Import | Action::Pull) {
+            match first.get(plan.nodes[i].key.as_str()) {
+                Some(&twin) => actions[i] = Action::Twin(twin),
+                None => {
+                    first.insert(&plan.nodes[i].key, i);
+                }
+            }
+        }
+    }
+
     // Cached selected nodes: names that point elsewhere are pointed at the key's image.
     let mut retags = Vec::new();
     for (node, action) in plan.nodes.iter().zip(&actions) {
@@ -181,5 +210,9 @@ pub fn decide(
             });
         }
     }
-    Ok(Decided { actions, retags })
+    Ok(Decided {
+        actions,
+        retags,
+        digests,
+    })
 }

@@ -44,6 +44,8 @@ struct State {
 pub struct Names {
     /// The engine's images at the start: reference -> id.
     ids: HashMap<String, String>,
+    /// How to reach the engine (`docker [--context C]`; empty: `docker`).
+    docker: Vec<String>,
     state: Mutex<State>,
     freed: Condvar,
 }
@@ -71,10 +73,12 @@ impl Drop for Hold<'_> {
 }
 
 impl Names {
-    /// `images`: the engine's listing (reference -> image id) at the start of the run.
-    pub fn new(images: &HashMap<String, String>) -> Names {
+    /// `images`: the engine's listing (reference -> image id) at the start of the run;
+    /// `docker`: how to reach the engine (empty: plain `docker`).
+    pub fn new(images: &HashMap<String, String>, docker: Vec<String>) -> Names {
         Names {
             ids: images.clone(),
+            docker,
             state: Mutex::new(State::default()),
             freed: Condvar::new(),
         }
@@ -149,7 +153,7 @@ impl Names {
         };
         drop(state);
         for (name, image) in tags {
-            let tag = docker(&["tag", &image, &name]);
+            let tag = self.docker(&["tag", &image, &name]);
             if let Err(reason) = process::run(&tag, log, cancel, Some(TAG_LIMIT)) {
                 self.lock().current.insert(name, Points::Unknown);
                 return Err(reason);
@@ -176,8 +180,8 @@ impl Names {
         for name in names {
             match owners.get(name).or(state.original[name].as_ref()) {
                 Some(image) if self.points_at(&state, name, image) => {}
-                Some(image) => out.push(docker(&["tag", image, name])),
-                None => out.push(docker(&["image", "rm", "--no-prune", name])),
+                Some(image) => out.push(self.docker(&["tag", image, name])),
+                None => out.push(self.docker(&["image", "rm", "--no-prune", name])),
             }
         }
         out
@@ -187,13 +191,19 @@ impl Names {
 /// How long one `docker tag` may take.
 pub const TAG_LIMIT: Duration = Duration::from_secs(60);
 
-fn docker(args: &[&str]) -> DockerCommand {
-    DockerCommand {
-        env: Default::default(),
-        argv: std::iter::once("docker")
-            .chain(args.iter().copied())
-            .map(str::to_string)
-            .collect(),
+impl Names {
+    /// `docker [--context C] ARGS...` on this engine.
+    fn docker(&self, args: &[&str]) -> DockerCommand {
+        let mut argv = if self.docker.is_empty() {
+            vec!["docker".to_string()]
+        } else {
+            self.docker.clone()
+        };
+        argv.extend(args.iter().map(|a| a.to_string()));
+        DockerCommand {
+            env: Default::default(),
+            argv,
+        }
     }
 }
 
@@ -218,7 +228,7 @@ mod tests {
 
     #[test]
     fn names_already_right_are_not_retagged_and_settle_restores() {
-        let names = Names::new(&images());
+        let names = Names::new(&images(), Vec::new());
         let never = AtomicBool::new(false);
         // `same:1` already points at k1's image: no `docker tag` runs (none could here).
         let hold = names.hold(&[pair("same:1", "keg/cache:k1")], &[], None, &never);
@@ -245,7 +255,7 @@ mod tests {
 
     #[test]
     fn a_name_wanted_for_another_image_waits_for_its_holders() {
-        let names = Arc::new(Names::new(&images()));
+        let names = Arc::new(Names::new(&images(), Vec::new()));
         let never = Arc::new(AtomicBool::new(false));
         // Two holders of the same name for the same image share it.
         let a = names.hold(&[pair("same:1", "keg/cache:k1")], &[], None, &never);
@@ -270,7 +280,7 @@ mod tests {
 
     #[test]
     fn waiting_ends_on_cancel() {
-        let names = Names::new(&images());
+        let names = Names::new(&images(), Vec::new());
         let never = AtomicBool::new(false);
         let _held = names.hold(&[pair("same:1", "keg/cache:k1")], &[], None, &never);
         let cancel = AtomicBool::new(true);

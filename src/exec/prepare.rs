@@ -70,76 +70,82 @@ fn docker(args: &[&str]) -> DockerCommand {
     }
 }
 
-/// Lists the engine's images, plans, brings the external parents in place and re-plans when
-/// that changed anything.
-pub fn prepare(
+/// Lists the engine's images and plans with them; the external parents are not in place
+/// yet ([`Prepared::place_parents`]).
+pub fn plan(
     session: &Session,
     repos: &[Repo],
     options: &BuildOptions,
     engine: &Engine,
-    reporter: &Reporter,
 ) -> Result<Prepared, Error> {
-    let list = || engine.images().map_err(|e| Error::Engine(e.to_string()));
-    let mut images = list()?;
-    let mut plan = plan::make(session, repos, &options.plan, Some(&images))?;
-    let steps = steps(&plan, &images, options);
-    let mut pull_failures = HashMap::new();
-    if options.dry_run {
-        for step in &steps {
-            for command in step.commands() {
-                reporter.line(&format!("would run: {}", command.display()));
-            }
-        }
-        return Ok(Prepared {
-            plan,
-            images,
-            pull_failures,
-        });
-    }
-    if steps.is_empty() {
-        return Ok(Prepared {
-            plan,
-            images,
-            pull_failures,
-        });
-    }
-    // One group per reference: its architectures' pulls one after another.
-    let mut groups: Vec<Vec<&Step>> = Vec::new();
-    for step in &steps {
-        match groups.iter_mut().find(|g| g[0].reference == step.reference) {
-            Some(group) => group.push(step),
-            None => groups.push(vec![step]),
-        }
-        if step.pull {
-            reporter.line(&format!("pull    {} ({})", step.reference, step.platform));
-        }
-    }
-    let cancel = interrupt::install();
-    let failures: Vec<((String, String), String)> = groups
-        .par_iter()
-        .flat_map_iter(|group| {
-            let mut failed = Vec::new();
-            for step in group {
-                for command in step.commands() {
-                    if let Err(reason) = process::run(&command, None, cancel, Some(PULL_LIMIT)) {
-                        failed.push(((step.arch.clone(), step.reference.clone()), reason));
-                        break;
-                    }
-                }
-            }
-            failed
-        })
-        .collect();
-    interrupt::check()?;
-    pull_failures.extend(failures);
-    // Keys use the pulled images' ids: final, not provisional.
-    images = list()?;
-    plan = plan::make(session, repos, &options.plan, Some(&images))?;
+    let images = engine.images().map_err(|e| Error::Engine(e.to_string()))?;
+    let plan = options.make_plan(session, repos, &images)?;
     Ok(Prepared {
         plan,
         images,
-        pull_failures,
+        pull_failures: HashMap::new(),
     })
+}
+
+impl Prepared {
+    /// Brings the external parents in place (pulled per `--pull`, aliased per platform) and
+    /// re-plans when that changed anything, so keys hash the images the builds will use. A
+    /// dry run only prints the commands.
+    pub fn place_parents(
+        &mut self,
+        session: &Session,
+        repos: &[Repo],
+        options: &BuildOptions,
+        engine: &Engine,
+        reporter: &Reporter,
+    ) -> Result<(), Error> {
+        let steps = steps(&self.plan, &self.images, options);
+        if options.dry_run {
+            for step in &steps {
+                for command in step.commands() {
+                    reporter.line(&format!("would run: {}", command.display()));
+                }
+            }
+            return Ok(());
+        }
+        if steps.is_empty() {
+            return Ok(());
+        }
+        // One group per reference: its architectures' steps one after another.
+        let mut groups: Vec<Vec<&Step>> = Vec::new();
+        for step in &steps {
+            match groups.iter_mut().find(|g| g[0].reference == step.reference) {
+                Some(group) => group.push(step),
+                None => groups.push(vec![step]),
+            }
+            if step.pull {
+                reporter.line(&format!("pull    {} ({})", step.reference, step.platform));
+            }
+        }
+        let cancel = interrupt::install();
+        let failures: Vec<((String, String), String)> = groups
+            .par_iter()
+            .flat_map_iter(|group| {
+                let mut failed = Vec::new();
+                for step in group {
+                    for command in step.commands() {
+                        let limit = Some(PULL_LIMIT);
+                        if let Err(reason) = process::run(&command, None, cancel, limit) {
+                            failed.push(((step.arch.clone(), step.reference.clone()), reason));
+                            break;
+                        }
+                    }
+                }
+                failed
+            })
+            .collect();
+        interrupt::check()?;
+        self.pull_failures.extend(failures);
+        // Keys use the pulled images' ids: final, not provisional.
+        self.images = engine.images().map_err(|e| Error::Engine(e.to_string()))?;
+        self.plan = options.make_plan(session, repos, &self.images)?;
+        Ok(())
+    }
 }
 
 /// The external parents to pull (per `--pull`) or to alias, per architecture. "Missing"

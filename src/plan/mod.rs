@@ -74,6 +74,11 @@ pub struct Node {
     /// selected nodes of the first architecture only.
     pub images: Vec<String>,
     pub command: DockerCommand,
+    /// SOURCE_DATE_EPOCH of the build (the newest commit that changed the Directory).
+    pub source_date_epoch: i64,
+    /// The OCI labels the build sets (also in `command`).
+    #[serde(skip)]
+    pub labels: Vec<(String, String)>,
     /// Why the node cannot be built (e.g. a FROM using an ARG without a default).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub blocked: Option<String>,
@@ -450,8 +455,10 @@ fn node(
                     .iter()
                     .filter_map(|p| Some((p.reference.clone(), p.image.clone()?)))
                     .collect(),
-                labels,
+                labels: labels.clone(),
                 source_date_epoch: Some(source.source_date_epoch),
+                via: Default::default(),
+                output: Default::default(),
             },
             &options.build,
         )
@@ -482,8 +489,17 @@ fn node(
         cache_ref,
         images: image_refs,
         command,
+        source_date_epoch: source.source_date_epoch,
+        labels,
         blocked: source.scan.unresolved_from().map(|w| w.message.clone()),
         inputs,
+    }
+}
+
+impl Node {
+    /// The registry cache refs of its parents in the plan, each once.
+    pub fn parent_cache_refs(&self) -> Vec<String> {
+        dedup(self.parents.iter().filter_map(|p| p.cache_ref.clone()))
     }
 }
 
