@@ -1,6 +1,6 @@
 //! keg as a drop-in for bashbrew: keg on PATH as `bashbrew` (a symlink in a temp dir), driven
 //! by shell scripts in the style of the real tooling (tests/compat/*.sh, modelled on
-//! bashbrew's CI matrix generator and official-images' naughty-*.sh and
+//! bashbrew's CI matrix generator and official-images' naughty-*.sh, diff-pr.sh and
 //! _bashbrew-cat-sorted.sh), over a small library whose Dockerfiles live in a git repository
 //! made here.
 //!
@@ -245,6 +245,27 @@ fn naughty_commits_fetches_into_the_git_cache_that_git_uses() {
     let path = cache.stdout.trim_end();
     assert_eq!(Path::new(path), f.test.path().join("cache/git"));
     assert_eq!(git(Path::new(path), &["cat-file", "-t", &f.side]), "commit");
+}
+
+#[test]
+fn diff_pr_archives_build_contexts_from_the_git_cache() {
+    let f = Fixture::new();
+    let run = f.script("diff-pr-archive.sh", &["app"]);
+    run.success();
+    // Both app entries support amd64; `.Tags | last` names them slim and latest; their
+    // Directory is app at the main commit, so both contexts hold app/ of that commit.
+    let context = |name: &str| {
+        format!(
+            "{name}/\n{name}/Dockerfile\n{name}/Dockerfile.slim\n{name}/arm/\n{name}/arm/Dockerfile\n"
+        )
+    };
+    let mut want: Vec<String> = context("app_latest")
+        .lines()
+        .chain(context("app_slim").lines())
+        .map(str::to_string)
+        .collect();
+    want.sort();
+    assert_eq!(run.stdout, want.join("\n") + "\n");
 }
 
 #[test]
