@@ -24,9 +24,11 @@ impl std::fmt::Display for ExecError {
     }
 }
 
-/// How deep `{{template}}` calls may nest (Go allows 100000; keg's recursion uses the
-/// native stack, so it stops much earlier with the same message).
-const MAX_DEPTH: usize = 1000;
+/// How deep execution may nest: `{{template}}` calls, as in Go (which allows 100000), and
+/// here also the control structures and parenthesized pipelines inside them, so a recursive
+/// template whose body nests deeply is bounded too (the stack grows on the heap as needed,
+/// [`super::RED_ZONE`]; this bounds the memory).
+pub const MAX_DEPTH: usize = 10000;
 
 type Res<T> = Result<T, ExecError>;
 
@@ -148,6 +150,17 @@ impl<'e, 'a> Exec<'e, 'a> {
         self.at = Some(at);
     }
 
+    /// Runs `f` one level deeper (see [`MAX_DEPTH`]), on a grown stack when needed.
+    fn deeper<T>(&mut self, f: impl FnOnce(&mut Self) -> Res<T>) -> Res<T> {
+        if self.depth == MAX_DEPTH {
+            return Err(self.errorf(format!("exceeded maximum template depth ({MAX_DEPTH})")));
+        }
+        self.depth += 1;
+        let result = stacker::maybe_grow(super::RED_ZONE, super::STACK_STEP, || f(self));
+        self.depth -= 1;
+        result
+    }
+
     fn walk(&mut self, dot: &Value<'a>, list: &'a ListNode) -> Res<Flow> {
         for node in &list.nodes {
             let flow = self.walk_node(dot, node)?;
@@ -173,9 +186,9 @@ impl<'e, 'a> Exec<'e, 'a> {
                     }
                 }
             }
-            Node::If(b) => return self.walk_if_or_with(false, dot, b),
-            Node::With(b) => return self.walk_if_or_with(true, dot, b),
-            Node::Range(b) => return self.walk_range(dot, node, b),
+            Node::If(b) => return self.deeper(|this| this.walk_if_or_with(false, dot, b)),
+            Node::With(b) => return self.deeper(|this| this.walk_if_or_with(true, dot, b)),
+            Node::Range(b) => return self.deeper(|this| this.walk_range(dot, node, b)),
             Node::Template { name, pipe, .. } => self.walk_template(dot, node, name, pipe)?,
             Node::Break { .. } => return Ok(Flow::Break),
             Node::Continue { .. } => return Ok(Flow::Continue),
@@ -301,9 +314,7 @@ impl<'e, 'a> Exec<'e, 'a> {
         };
         let saved_vars = std::mem::replace(&mut self.vars, vec![("$", new_dot.clone())]);
         let saved_name = std::mem::replace(&mut self.name, key);
-        self.depth += 1;
-        let result = self.walk(&new_dot, root);
-        self.depth -= 1;
+        let result = self.deeper(|this| this.walk(&new_dot, root));
         self.name = saved_name;
         self.vars = saved_vars;
         result.map(|_| ())
@@ -367,7 +378,7 @@ impl<'e, 'a> Exec<'e, 'a> {
             }
             Arg::Pipe(pipe) => {
                 self.not_a_function(&cmd.args, &last)?;
-                return self.eval_pipeline(dot, pipe);
+                return self.deeper(|this| this.eval_pipeline(dot, pipe));
             }
             Arg::Variable { idents, .. } => {
                 return self.eval_variable_node(dot, first, idents, Some(&cmd.args), last);
@@ -655,7 +666,7 @@ impl<'e, 'a> Exec<'e, 'a> {
                 return self.validate_type(v, ty);
             }
             Arg::Pipe(pipe) => {
-                let v = self.eval_pipeline(dot, pipe)?;
+                let v = self.deeper(|this| this.eval_pipeline(dot, pipe))?;
                 return self.validate_type(v, ty);
             }
             Arg::Identifier { name, .. } => {

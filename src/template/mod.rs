@@ -8,7 +8,9 @@
 //! bashbrew's functions and data model, keg's additions only where bashbrew has nothing, see
 //! docs/compat.md); errors carry Go's text and position (`template: NAME:LINE: ...` when
 //! parsing, `template: NAME:LINE:COL: executing "NAME" at <NODE>: ...` when executing); user
-//! input never panics.
+//! input never panics, nor overflows the stack: nesting is capped when parsing
+//! ([`parser::MAX_PARSE_DEPTH`]) and executing ([`exec::MAX_DEPTH`]), and the recursion below
+//! those caps grows its stack on the heap ([`RED_ZONE`]).
 
 pub mod exec;
 pub mod funcs;
@@ -22,6 +24,12 @@ pub use exec::ExecError;
 pub use model::{Froms, Host, RepoData};
 pub use parser::ParseError;
 pub use value::Value;
+
+/// Stack that must be left before recursing one more level of a template (parsing,
+/// executing, printing); below it, [`stacker`] moves the recursion to a fresh heap-allocated
+/// segment of [`STACK_STEP`] bytes, as Go's goroutine stacks grow.
+pub(crate) const RED_ZONE: usize = 256 * 1024;
+pub(crate) const STACK_STEP: usize = 4 * 1024 * 1024;
 
 /// A parsed template set: the top-level template (named as given) and its definitions.
 #[derive(Debug, Clone)]

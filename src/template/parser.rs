@@ -10,6 +10,7 @@ use std::collections::HashMap;
 use std::fmt;
 
 use super::lexer::{Kind, Token, lex};
+use super::{RED_ZONE, STACK_STEP};
 
 pub type Pos = usize;
 
@@ -202,6 +203,12 @@ impl fmt::Display for CommandNode {
 
 impl fmt::Display for PipeNode {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        stacker::maybe_grow(RED_ZONE, STACK_STEP, || self.fmt_pipe(f))
+    }
+}
+
+impl PipeNode {
+    fn fmt_pipe(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if !self.decl.is_empty() {
             for (i, (_, name)) in self.decl.iter().enumerate() {
                 if i > 0 {
@@ -278,6 +285,13 @@ enum Terminator {
     Else { pos: Pos },
 }
 
+/// How deeply control structures (`if`/`with`/`range`/`block` bodies, `else if` links) and
+/// parenthesized pipelines may nest, together. Go caps parentheses alone at 10000 and
+/// leaves control nesting to its growable stacks; keg's trees are walked (and dropped) by
+/// native recursion, so one lower cap on both keeps every template within a thread's stack.
+/// Exceeding it is Go's error, `max expression depth exceeded`.
+pub const MAX_PARSE_DEPTH: usize = 1000;
+
 /// The parsed set: the named templates (the top-level one under its own name).
 pub type Set = HashMap<String, ListNode>;
 
@@ -290,6 +304,8 @@ struct Parser<'t, 'f> {
     last: usize,
     vars: Vec<String>,
     range_depth: usize,
+    /// How many control structures and parenthesized pipelines enclose the parse point.
+    depth: usize,
     /// Line of the `{{` of the action being parsed (0 outside actions).
     action_line: usize,
     has_function: &'f dyn Fn(&str) -> bool,
@@ -308,6 +324,7 @@ pub fn parse(name: &str, text: &str, has_function: &dyn Fn(&str) -> bool) -> PRe
         last: 0,
         vars: vec!["$".to_string()],
         range_depth: 0,
+        depth: 0,
         action_line: 0,
         has_function,
         set: Set::new(),
@@ -526,11 +543,24 @@ impl<'t> Parser<'t, '_> {
         Ok(Item::Node(Node::Action { pos, pipe }))
     }
 
-    fn control(&mut self, context: &str) -> PResult<Branch> {
-        let vars = self.vars.len();
-        let result = self.control_inner(context);
-        self.vars.truncate(vars);
+    /// Parses one more level of nesting with `f` (see [`MAX_PARSE_DEPTH`]).
+    fn nested<T>(&mut self, f: impl FnOnce(&mut Self) -> PResult<T>) -> PResult<T> {
+        if self.depth >= MAX_PARSE_DEPTH {
+            return Err(self.errorf("max expression depth exceeded"));
+        }
+        self.depth += 1;
+        let result = stacker::maybe_grow(RED_ZONE, STACK_STEP, || f(self));
+        self.depth -= 1;
         result
+    }
+
+    fn control(&mut self, context: &str) -> PResult<Branch> {
+        self.nested(|p| {
+            let vars = p.vars.len();
+            let result = p.control_inner(context);
+            p.vars.truncate(vars);
+            result
+        })
     }
 
     fn control_inner(&mut self, context: &str) -> PResult<Branch> {
@@ -593,7 +623,7 @@ impl<'t> Parser<'t, '_> {
         let pipe = self.pipeline(CONTEXT, Kind::RightDelim)?;
         let saved_vars = std::mem::replace(&mut self.vars, vec!["$".to_string()]);
         let saved_depth = std::mem::take(&mut self.range_depth);
-        let listed = self.item_list();
+        let listed = self.nested(Self::item_list);
         self.vars = saved_vars;
         self.range_depth = saved_depth;
         let (list, end) = listed?;
@@ -820,7 +850,8 @@ impl<'t> Parser<'t, '_> {
                 )));
             }
             Kind::LeftParen => {
-                let pipe = self.pipeline("parenthesized pipeline", Kind::RightParen)?;
+                let pipe =
+                    self.nested(|p| p.pipeline("parenthesized pipeline", Kind::RightParen))?;
                 Arg::Pipe(Box::new(pipe))
             }
             Kind::String | Kind::RawString => {

@@ -462,3 +462,56 @@ fn no_panic_on_hostile_templates() {
         let _ = run_tag(template, None);
     }
 }
+
+/// Runs `f` on a thread with a small (1 MiB) stack, as a test or a rayon worker has.
+fn on_small_stack<T: Send>(f: impl FnOnce() -> T + Send) -> T {
+    std::thread::scope(|s| {
+        std::thread::Builder::new()
+            .stack_size(1024 * 1024)
+            .spawn_scoped(s, f)
+            .unwrap()
+            .join()
+            .unwrap()
+    })
+}
+
+#[test]
+fn deep_nesting_is_bounded_not_a_stack_overflow() {
+    let depth = parser::MAX_PARSE_DEPTH;
+    let ifs = |n: usize| format!("{}ok{}", "{{if 1}}".repeat(n), "{{end}}".repeat(n));
+    let parens = |n: usize| format!("{{{{ {}1{} }}}}", "(".repeat(n), ")".repeat(n));
+    let withs = |n: usize| format!("{}ok{}", "{{with 1}}".repeat(n), "{{end}}".repeat(n));
+    let else_ifs = |n: usize| {
+        format!(
+            "{{{{if 0}}}}{}ok{{{{end}}}}",
+            "{{else if 0}}".repeat(n - 1) + "{{else}}"
+        )
+    };
+    on_small_stack(|| {
+        // At the cap everything parses and runs; one more level is Go's parse error.
+        assert_eq!(run(&ifs(depth)), "ok");
+        assert_eq!(run(&withs(depth)), "ok");
+        assert_eq!(run(&parens(depth)), "1");
+        assert_eq!(run(&else_ifs(depth)), "ok");
+        for too_deep in [ifs(depth + 1), parens(depth + 1), else_ifs(depth + 1)] {
+            assert_eq!(
+                fail(&too_deep),
+                "template: --format:1: max expression depth exceeded"
+            );
+        }
+        // A recursive template whose body nests counts both (Go counts only the calls): the
+        // 10001st level (call, if, with, call, ...) is an {{if}}; positions are in the text
+        // parsed as --format, as Go's are.
+        let recursive = "{{define \"r\"}}{{if 1}}{{with 2}}{{template \"r\" .}}{{end}}{{end}}{{end}}\
+                         {{template \"r\" .}}";
+        assert_eq!(
+            fail(recursive),
+            format!(
+                "template: --format:1:19: executing \"r\" at \
+                 <{{{{if 1}}}}{{{{with 2}}}}{{{{template \"r\" .}}}}{{{{end}}}}{{{{end}}}}>: \
+                 exceeded maximum template depth ({})",
+                exec::MAX_DEPTH
+            )
+        );
+    });
+}
