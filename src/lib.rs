@@ -356,7 +356,15 @@ pub fn run(cli: cli::Cli) -> Result<(), Error> {
                 uniq,
             };
             let (plan, images) = plan_with_images(&session, &repos, &build, uniq, &options, "tag")?;
-            publish::tag(&session.config, &plan, &images, &options, &mut out)?;
+            let registry = registry::Registry::new();
+            publish::tag(
+                &session.config,
+                &plan,
+                &images,
+                &options,
+                &registry,
+                &mut out,
+            )?;
         }
         Command::Push {
             repos,
