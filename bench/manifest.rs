@@ -76,6 +76,8 @@ fn main() {
         no_sort: false,
         cache: PathBuf::from("/nonexistent"),
         git_mirrors: Vec::new(),
+        arch_namespaces: Vec::new(),
+        debug: false,
     };
     let all = measure(|| load_and_list(&config, &dir));
     report(

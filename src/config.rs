@@ -25,6 +25,10 @@ pub struct Config {
     pub no_sort: bool,
     pub cache: PathBuf,
     pub git_mirrors: Vec<crate::git::Mirror>,
+    /// `--arch-namespace` items as given (`ARCH=NS`), parsed where they are used.
+    pub arch_namespaces: Vec<String>,
+    /// `--debug`: docker and git operations are shown as they run.
+    pub debug: bool,
 }
 
 impl Config {
