@@ -2,7 +2,10 @@
 //!
 //! Invariant: everything after this module works with checked values; flags and the
 //! bashbrew environment variables (BASHBREW_LIBRARY, BASHBREW_ARCH, BASHBREW_NAMESPACE,
-//! BASHBREW_CONSTRAINTS, BASHBREW_CACHE) mean what they mean in bashbrew.
+//! BASHBREW_CONSTRAINTS, BASHBREW_CACHE, BASHBREW_ARCH_NAMESPACES, BASHBREW_DEBUG,
+//! BASHBREW_CONFIG, BASHBREW_PULL) mean what they mean in bashbrew, every global flag works
+//! before or after the command, and bashbrew's command aliases (`ls`, `offspring`, ...) are
+//! accepted. Values from bashbrew's `--config` flags file are applied by `config_file`.
 
 use std::path::PathBuf;
 
@@ -19,9 +22,17 @@ use crate::error::Error;
     about = "Build whole libraries of container images from Official Images manifests",
     long_about = "keg reads a library of Official Images manifest files (the docker-library \
         `library/` format), plans every build across repositories, and builds them in \
-        parallel. Its commands, flags and environment variables follow bashbrew's."
+        parallel. Its commands, flags and environment variables follow bashbrew's.",
+    disable_help_flag = true,
+    disable_version_flag = true
 )]
 pub struct Cli {
+    /// Print help (`-?` too, as in bashbrew)
+    #[arg(short = 'h', long = "help", short_alias = '?', action = clap::ArgAction::Help, global = true)]
+    help: Option<bool>,
+    /// Print the version (`-v` too, as in bashbrew)
+    #[arg(short = 'V', long = "version", short_alias = 'v', action = clap::ArgAction::Version)]
+    version: Option<bool>,
     #[command(flatten)]
     pub global: GlobalArgs,
     #[command(subcommand)]
@@ -99,6 +110,28 @@ pub struct GlobalArgs {
         value_name = "N"
     )]
     pub fetch_jobs: usize,
+    /// One architecture's namespace, ARCH=NS, e.g. arm64v8=127.0.0.1:5000/arm64v8, for
+    /// tag, push, put-shared, build --push and the archNamespace template function
+    /// (repeatable, or comma-separated)
+    #[arg(
+        long = "arch-namespace",
+        global = true,
+        env = "BASHBREW_ARCH_NAMESPACES",
+        value_delimiter = ',',
+        value_name = "ARCH=NS"
+    )]
+    pub arch_namespaces: Vec<String>,
+    /// Show the docker and git operations as they run (on stderr)
+    #[arg(
+        long,
+        global = true,
+        env = "BASHBREW_DEBUG",
+        value_parser = clap::builder::BoolishValueParser::new()
+    )]
+    pub debug: bool,
+    /// Where bashbrew's `flags` file of default flags is [default: ~/.config/bashbrew]
+    #[arg(long, global = true, env = "BASHBREW_CONFIG", value_name = "DIR")]
+    pub config: Option<PathBuf>,
 }
 
 /// How builds are made: shared by `plan` (keys, argv) and `build`.
@@ -123,9 +156,6 @@ pub struct BuildArgs {
     /// Any other build flag, verbatim (repeatable)
     #[arg(long = "build-opt", value_name = "ARG", allow_hyphen_values = true)]
     pub build_opts: Vec<String>,
-    /// A buildx builder to build on (e.g. remote BuildKit nodes); results are --load'ed
-    #[arg(long, env = "BUILDX_BUILDER")]
-    pub builder: Option<String>,
     /// Put the OCI labels on `Builder: classic` images too (the classic builder makes one
     /// extra step per label; BuildKit images always get them)
     #[arg(long)]
@@ -162,32 +192,56 @@ impl BuildArgs {
             cache_from: self.cache_from.clone(),
             cache_to: self.cache_to.clone(),
             build_opts: self.build_opts.clone(),
-            builder: self.builder.clone().filter(|b| !b.is_empty()),
             registry_cache: crate::docker::in_registry(cache_repo),
             classic_labels: self.classic_labels,
+            features: crate::docker::Features::default(),
         })
     }
+}
+
+/// `90`, `90s`, `30m`, `1h30m`, `250ms`: a duration; 0 means none.
+pub fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
+    let text = text.trim();
+    let bad = || format!("expected a duration such as 90s, 30m or 1h30m, not {text:?}");
+    if text.is_empty() {
+        return Err(bad());
+    }
+    if let Ok(secs) = text.parse::<u64>() {
+        return Ok(std::time::Duration::from_secs(secs));
+    }
+    let mut total = std::time::Duration::ZERO;
+    let mut rest = text;
+    while !rest.is_empty() {
+        let digits = rest.find(|c: char| !c.is_ascii_digit()).ok_or_else(bad)?;
+        let number: u64 = rest[..digits].parse().map_err(|_| bad())?;
+        rest = &rest[digits..];
+        let unit_len = rest
+            .find(|c: char| c.is_ascii_digit())
+            .unwrap_or(rest.len());
+        let unit = match &rest[..unit_len] {
+            "ms" => std::time::Duration::from_millis(number),
+            "s" => std::time::Duration::from_secs(number),
+            "m" => std::time::Duration::from_secs(number * 60),
+            "h" => std::time::Duration::from_secs(number * 3600),
+            _ => return Err(bad()),
+        };
+        total += unit;
+        rest = &rest[unit_len..];
+    }
+    Ok(total)
 }
 
 fn parse_shard(spec: &str) -> Result<(usize, usize), String> {
     crate::shard::parse_shard_spec(spec)
 }
 
-/// Where images are tagged and pushed (`tag`, `push`, `put-shared`, `build --push`).
+/// Where images are tagged and pushed (`tag`, `push`, `put-shared`, `build --push`); the
+/// per-architecture namespaces are the global `--arch-namespace`.
 #[derive(Debug, Args, Clone)]
 pub struct TargetArgs {
     /// The namespace to tag and push into (`NS/repo:tag`) [default: --namespace]
     #[arg(long)]
     pub target_namespace: Option<String>,
-    /// One architecture's namespace, ARCH=NS, e.g. arm64v8=127.0.0.1:5000/arm64v8
-    /// (repeatable; env BASHBREW_ARCH_NAMESPACES, comma-separated)
-    #[arg(
-        long = "arch-namespace",
-        env = "BASHBREW_ARCH_NAMESPACES",
-        value_delimiter = ',',
-        value_name = "ARCH=NS"
-    )]
-    pub arch_namespaces: Vec<String>,
 }
 
 /// `--pull`: when external parent images are pulled.
@@ -212,7 +266,7 @@ impl From<PullArg> for crate::exec::Pull {
 #[derive(Debug, Args)]
 pub struct LineageArgs {
     /// Print each image only once
-    #[arg(long)]
+    #[arg(long, visible_alias = "unique")]
     pub uniq: bool,
     /// Skip entries whose Architectures or Constraints exclude this host
     #[arg(long)]
@@ -236,11 +290,12 @@ pub struct RepoArgs {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// List repositories and tags (like `bashbrew list`)
+    #[command(visible_alias = "ls")]
     List {
         #[command(flatten)]
         repos: RepoArgs,
         /// Only the first tag of each entry
-        #[arg(long)]
+        #[arg(long, visible_alias = "unique")]
         uniq: bool,
         /// Only repository names (or the tags of a `repo:tag` argument)
         #[arg(long = "repos", id = "only_repos")]
@@ -274,6 +329,7 @@ pub enum Command {
         lineage: LineageArgs,
     },
     /// Print the parents of images, recursively (like `bashbrew parents`)
+    #[command(visible_aliases = ["ancestors", "progenitors"])]
     Parents {
         /// Images or repositories: `repo`, `repo:tag`
         #[arg(value_name = "REPO", required = true)]
@@ -286,6 +342,7 @@ pub enum Command {
     },
     /// Print the library's images built on the given images, recursively (like `bashbrew
     /// children`); an argument may be any image reference, e.g. an external base image
+    #[command(visible_aliases = ["offspring", "descendants", "progeny"])]
     Children {
         /// Images or repositories: `repo`, `repo:tag`, or any image reference
         #[arg(value_name = "IMAGE", required = true)]
@@ -319,9 +376,16 @@ pub enum Command {
         /// Only part I of N balanced parts made of whole connected components
         #[arg(long, value_name = "I/N", value_parser = parse_shard)]
         shard: Option<(usize, usize)>,
+        /// A CI strategy matrix of at most N shards: a JSON list of {shard, nodes, command}
+        /// whose commands (`keg build --shard I/N ...`) build the plan once between them
+        #[arg(long, value_name = "N", conflicts_with_all = ["json", "dot", "explain", "shard"])]
+        matrix: Option<usize>,
         /// Print what each selected node's cache key hashed
         #[arg(long)]
         explain: bool,
+        /// Also write the planned graph as one self-contained HTML page
+        #[arg(long, value_name = "FILE.html")]
+        report: Option<PathBuf>,
         #[command(flatten)]
         build: BuildArgs,
     },
@@ -343,18 +407,52 @@ pub enum Command {
         #[arg(long, overrides_with = "keep_going")]
         fail_fast: bool,
         /// When to pull external parent images
-        #[arg(long, value_enum, default_value = "missing")]
+        #[arg(long, value_enum, env = "BASHBREW_PULL", default_value = "missing")]
         pull: PullArg,
         /// Tag only the first tag of each entry
-        #[arg(long)]
+        #[arg(long, visible_alias = "unique")]
         uniq: bool,
         /// Where every build's full log goes [default: <cache>/logs]
         #[arg(long)]
         log_dir: Option<PathBuf>,
+        /// A buildx builder to build on (repeatable; env KEG_BUILDERS or BUILDX_BUILDER, a comma
+        /// list): nodes go to builders that support their platform, natively first, --jobs at
+        /// a time on each; with several, or one that is not the local engine, results go to
+        /// the registry --cache-repo by key
+        #[arg(
+            long = "builder",
+            env = "KEG_BUILDERS",
+            value_delimiter = ',',
+            value_name = "NAME"
+        )]
+        builders: Vec<String>,
+        /// With builders: also pull every built or cached selected node into the local engine
+        /// and tag its names
+        #[arg(long)]
+        load: bool,
+        /// How many times a node is retried after an infrastructure failure (a builder or
+        /// registry gone; never a failed RUN step)
+        #[arg(long, default_value_t = 2, value_name = "N")]
+        retries: u32,
+        /// Only part I of N balanced parts of the plan (whole connected components), as
+        /// `plan --shard` prints it
+        #[arg(long, value_name = "I/N", value_parser = parse_shard)]
+        shard: Option<(usize, usize)>,
+        /// Never build an ancestor of the selection: one without an image for its key (in the
+        /// engine or the registry cache) is an error naming it
+        #[arg(long)]
+        no_parents: bool,
+        /// Stop a build that runs longer than this (e.g. 90s, 30m, 1h30m; 0: no limit)
+        #[arg(long, env = "KEG_BUILD_TIMEOUT", value_name = "DURATION", value_parser = parse_duration)]
+        timeout: Option<std::time::Duration>,
         /// Push each node's tags to its target namespace as soon as it is built (or found
         /// cached), so later shards can pull it; implied by --target-namespace
         #[arg(long)]
         push: bool,
+        /// Write one self-contained HTML page of the run: the graph coloured by result, a
+        /// timeline per builder, durations, the critical path and each log
+        #[arg(long, value_name = "FILE.html")]
+        report: Option<PathBuf>,
         #[command(flatten)]
         target: TargetArgs,
         #[command(flatten)]
@@ -366,7 +464,7 @@ pub enum Command {
         #[command(flatten)]
         repos: RepoArgs,
         /// Only the first tag of each entry
-        #[arg(long)]
+        #[arg(long, visible_alias = "unique")]
         uniq: bool,
         /// Print the commands; change nothing
         #[arg(long)]
@@ -382,7 +480,7 @@ pub enum Command {
         #[command(flatten)]
         repos: RepoArgs,
         /// Only the first tag of each entry
-        #[arg(long)]
+        #[arg(long, visible_alias = "unique")]
         uniq: bool,
         /// Print what would be pushed and the commands; change nothing
         #[arg(long)]
@@ -428,13 +526,59 @@ pub enum Command {
         #[command(flatten)]
         build: BuildArgs,
     },
-    /// Print the normalized manifests (like `bashbrew cat`)
+    /// Print the normalized manifests (like `bashbrew cat`), or each repository through a
+    /// Go text/template (`--format`, see docs/compat.md)
     Cat {
         #[command(flatten)]
         repos: RepoArgs,
         /// Print the parsed model as JSON instead (see docs/manifest.md)
+        #[arg(long, conflicts_with_all = ["format", "format_file"])]
+        json: bool,
+        /// Print each repository with this Go text/template (bashbrew's data model)
+        #[arg(long, short = 'f', value_name = "FORMAT")]
+        format: Option<String>,
+        /// Use the contents of FILE for --format (wins over --format)
+        #[arg(long, short = 'F', value_name = "FILE")]
+        format_file: Option<PathBuf>,
+        /// Sort the repositories so that parents come before children
+        #[arg(long)]
+        build_order: bool,
+    },
+    /// Query registries (like `bashbrew remote`)
+    Remote {
+        #[command(subcommand)]
+        command: RemoteCommand,
+    },
+    /// Print a shell completion script (see the README for where to put it)
+    Completions {
+        /// The shell
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+        /// A script that asks keg on every TAB, so repository and `repo:tag` arguments
+        /// complete from the library directory
+        #[arg(long)]
+        dynamic: bool,
+    },
+    /// Print the keg(1) man page (roff), or write every page into a directory
+    Man {
+        /// Write keg.1 and one keg-COMMAND.1 per command into DIR
+        #[arg(long, value_name = "DIR")]
+        dir: Option<PathBuf>,
+    },
+}
+
+/// `remote` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum RemoteCommand {
+    /// Print the architectures of images in their registry, with their manifest digests
+    /// (like `bashbrew remote arches`)
+    Arches {
+        /// Machine-readable JSON instead of text
         #[arg(long)]
         json: bool,
+        /// Image references: `[registry/]repo[:tag][@digest]`
+        #[arg(value_name = "IMAGE", required = true)]
+        images: Vec<String>,
     },
 }
 
@@ -463,7 +607,7 @@ impl GlobalArgs {
         if arches.is_empty() && !all_arches {
             arches.push(arch::DEFAULT.to_string());
         }
-        let cache = args.cache.unwrap_or_else(crate::config::default_cache);
+        let cache = args.cache.unwrap_or_else(default_cache);
         let git_mirrors = args
             .git_mirrors
             .iter()
@@ -498,6 +642,24 @@ impl GlobalArgs {
                 depth: if args.unshallow { 0 } else { args.git_depth },
                 jobs: args.fetch_jobs.max(1),
             },
+            arch_namespaces: args.arch_namespaces,
+            debug: args.debug,
         })
+    }
+}
+
+/// keg's default cache, or bashbrew's (`$XDG_CACHE_HOME/bashbrew`, `~/.cache/bashbrew`) when
+/// keg runs as `bashbrew` (a symlink or a copy by that name): scripts written for bashbrew
+/// reach its cache by that path (`git -C ~/.cache/bashbrew/git fetch ...` in bashbrew's CI
+/// matrix generator).
+fn default_cache() -> PathBuf {
+    let keg = crate::config::default_cache();
+    let invoked_as = std::env::args_os()
+        .next()
+        .map(PathBuf::from)
+        .and_then(|p| p.file_name().map(|n| n.to_os_string()));
+    match invoked_as {
+        Some(name) if name == "bashbrew" => keg.with_file_name("bashbrew"),
+        _ => keg,
     }
 }

@@ -23,8 +23,6 @@ pub struct BuildSettings {
     pub cache_to: Vec<String>,
     /// Any other build flags, verbatim.
     pub build_opts: Vec<String>,
-    /// A buildx builder (`--builder`); with one, the result is `--load`ed into the engine.
-    pub builder: Option<String>,
     /// Whether the cache repository is in a registry: then every BuildKit build imports
     /// and exports the node's registry cache at its cache ref.
     pub registry_cache: bool,
@@ -34,6 +32,44 @@ pub struct BuildSettings {
     /// classic builds get none by default, as with bashbrew. BuildKit writes labels into the
     /// image config at no cost: BuildKit builds always get them.
     pub classic_labels: bool,
+    /// What the engine can do (detected at run time; everything when planning without one).
+    pub features: Features,
+}
+
+/// What the engine and its buildx can do, detected with one `docker info`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Features {
+    /// `--build-context NAME=docker-image://LOCAL`: parents pinned without touching names
+    /// (buildx >= 0.8 and an engine >= 23, whose BuildKit resolves local images).
+    pub named_contexts: bool,
+    /// `--cache-to type=registry,mode=max` with the default docker driver (the containerd
+    /// image store); without it the registry cache travels inline in a pushed image.
+    pub cache_export: bool,
+}
+
+impl Default for Features {
+    /// A modern engine: what `plan` describes when no engine answers.
+    fn default() -> Features {
+        Features {
+            named_contexts: true,
+            cache_export: true,
+        }
+    }
+}
+
+impl Features {
+    /// `KEG_ENGINE_FEATURES`: a comma list (`named-contexts`, `cache-export`, or `none`)
+    /// that limits what is used to what it names, to run the fallbacks on a modern engine.
+    pub const ENV: &'static str = "KEG_ENGINE_FEATURES";
+
+    pub fn limited_by(self, spec: Option<&str>) -> Features {
+        let Some(spec) = spec else { return self };
+        let allowed: Vec<&str> = spec.split(',').map(str::trim).collect();
+        Features {
+            named_contexts: self.named_contexts && allowed.contains(&"named-contexts"),
+            cache_export: self.cache_export && allowed.contains(&"cache-export"),
+        }
+    }
 }
 
 /// What one node's build needs to know to produce its argv.
@@ -45,9 +81,48 @@ pub struct BuildSpec<'a> {
     /// The cache tag first, then every image tag.
     pub tags: Vec<String>,
     pub cache_ref: &'a str,
+    /// The parents' cache refs, imported too: a child starts from its parents' layers.
+    pub parent_cache_refs: Vec<String>,
+    /// Parents pinned to local images: (reference as written in the Dockerfile, image).
+    pub contexts: Vec<(String, String)>,
     /// OCI labels and SOURCE_DATE_EPOCH build metadata.
     pub labels: Vec<(String, String)>,
     pub source_date_epoch: Option<i64>,
+    /// How the command reaches its builder (the local engine by default).
+    pub via: Via,
+    /// Where a BuildKit build's image goes: the local engine (`-t` tags), or pushed.
+    pub output: Output,
+}
+
+/// How a command reaches its builder: `docker [--context C]` and, for BuildKit builds on a
+/// builder that is not a context's docker driver, `--builder NAME`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Via {
+    /// The argv start; empty means `docker`.
+    pub docker: Vec<String>,
+    /// `--builder NAME` or nothing.
+    pub builder: Vec<String>,
+}
+
+impl Via {
+    fn docker(&self) -> Vec<String> {
+        if self.docker.is_empty() {
+            vec!["docker".into()]
+        } else {
+            self.docker.clone()
+        }
+    }
+}
+
+/// Where a BuildKit build's image goes.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum Output {
+    /// Into the engine, under every `-t` tag.
+    #[default]
+    Local,
+    /// Pushed to the registry as `name` (the cache tag), its digest written to
+    /// `metadata_file` (buildx's `containerimage.digest`).
+    Push { name: String, metadata_file: String },
 }
 
 /// A command: environment additions and argv (argv[0] is `docker`).
@@ -85,15 +160,22 @@ fn quote(arg: &str) -> String {
 }
 
 /// The argv that builds one node from a context tar on stdin.
+///
+/// BuildKit builds on an engine with named contexts get every pinned parent as
+/// `--build-context REF=docker-image://IMAGE`, so the names in the Dockerfile are never
+/// looked up; classic builds (and engines without named contexts) get nothing here: the
+/// executor points the names at the pinned images just before the build.
 pub fn build_command(spec: &BuildSpec<'_>, settings: &BuildSettings) -> DockerCommand {
     let mut env = BTreeMap::new();
-    let mut argv: Vec<String> = vec!["docker".into()];
+    let mut argv: Vec<String> = spec.via.docker();
     let buildkit = spec.builder == Builder::Buildkit;
+    let pushed = buildkit && matches!(spec.output, Output::Push { .. });
     if buildkit {
-        argv.extend(["buildx".into(), "build".into(), "--progress=plain".into()]);
-        if let Some(builder) = &settings.builder {
-            argv.extend(["--builder".into(), builder.clone(), "--load".into()]);
-        }
+        argv.extend(["buildx".into(), "build".into()]);
+        argv.extend(spec.via.builder.iter().cloned());
+        // No attestations unless asked for (`--build-opt --provenance=...`): they carry the
+        // time of the build, and an image is a plain manifest per platform.
+        argv.extend(["--progress=plain".into(), "--provenance=false".into()]);
         argv.extend(["--platform".into(), spec.platform.to_string()]);
     } else {
         env.insert("DOCKER_BUILDKIT".to_string(), "0".to_string());
@@ -104,8 +186,23 @@ pub fn build_command(spec: &BuildSpec<'_>, settings: &BuildSettings) -> DockerCo
         );
     }
     argv.extend(["-f".into(), spec.file.to_string()]);
-    for tag in &spec.tags {
-        argv.extend(["-t".into(), tag.clone()]);
+    if let (true, Output::Push { name, .. }) = (pushed, &spec.output) {
+        argv.extend([
+            "--output".into(),
+            format!("type=image,name={name},push=true"),
+        ]);
+    } else {
+        for tag in &spec.tags {
+            argv.extend(["-t".into(), tag.clone()]);
+        }
+    }
+    if buildkit && settings.features.named_contexts {
+        for (reference, image) in &spec.contexts {
+            argv.extend([
+                "--build-context".into(),
+                format!("{reference}=docker-image://{image}"),
+            ]);
+        }
     }
     if buildkit && let Some(syntax) = &settings.buildkit_syntax {
         argv.extend(["--build-arg".into(), format!("BUILDKIT_SYNTAX={syntax}")]);
@@ -123,18 +220,21 @@ pub fn build_command(spec: &BuildSpec<'_>, settings: &BuildSettings) -> DockerCo
     }
     if buildkit {
         if settings.registry_cache {
-            let reference = spec.cache_ref;
-            argv.extend([
-                "--cache-from".into(),
-                format!("type=registry,ref={reference}"),
-            ]);
-            let to = if settings.builder.is_some() {
-                format!("type=registry,ref={reference},mode=max")
+            for reference in std::iter::once(spec.cache_ref)
+                .chain(spec.parent_cache_refs.iter().map(String::as_str))
+            {
+                argv.extend([
+                    "--cache-from".into(),
+                    format!("type=registry,ref={reference}"),
+                ]);
+            }
+            let to = if exports_registry_cache(settings) || pushed {
+                format!("type=registry,ref={},mode=max", spec.cache_ref)
             } else {
                 "type=inline".to_string()
             };
             argv.extend(["--cache-to".into(), to]);
-        } else if settings.builder.is_none() {
+        } else {
             argv.extend(["--cache-to".into(), "type=inline".into()]);
         }
         for spec in &settings.cache_from {
@@ -149,8 +249,17 @@ pub fn build_command(spec: &BuildSpec<'_>, settings: &BuildSettings) -> DockerCo
         }
     }
     argv.extend(settings.build_opts.iter().cloned());
+    if let (true, Output::Push { metadata_file, .. }) = (pushed, &spec.output) {
+        argv.extend(["--metadata-file".into(), metadata_file.clone()]);
+    }
     argv.push("-".into());
     DockerCommand { env, argv }
+}
+
+/// Whether BuildKit builds on the local engine export their registry cache themselves
+/// (mode=max); else the cache travels inline in an image pushed to the cache ref.
+pub fn exports_registry_cache(settings: &BuildSettings) -> bool {
+    settings.registry_cache && settings.features.cache_export
 }
 
 /// Whether an image repository names a registry (`host.domain/…`, `host:port/…`,
@@ -167,27 +276,51 @@ pub struct Engine {
     pub server_version: String,
     /// The engine's own platform, `os/arch` (e.g. `linux/amd64`).
     pub platform: String,
+    /// What it can do (before any `KEG_ENGINE_FEATURES` limit).
+    pub features: Features,
+}
+
+/// Why no engine could be used.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NoEngine {
+    /// There is no `docker` client on PATH.
+    NoClient,
+    /// The client runs, but no daemon answers it: what it said.
+    NoDaemon(String),
 }
 
 impl Engine {
-    /// The engine, when the `docker` client is installed and the daemon answers.
-    pub fn detect() -> Option<Engine> {
+    /// What builds may use: the engine's features (a modern engine's without one), limited
+    /// by `KEG_ENGINE_FEATURES`.
+    pub fn features(engine: Option<&Engine>) -> Features {
+        engine
+            .map_or_else(Features::default, |e| e.features)
+            .limited_by(std::env::var(Features::ENV).ok().as_deref())
+    }
+
+    /// The engine, with one `docker info`: its version, platform, storage and buildx.
+    pub fn detect() -> Result<Engine, NoEngine> {
         let output = Command::new("docker")
             .args([
-                "version",
+                "info",
                 "--format",
-                "{{.Server.Version}} {{.Server.Os}}/{{.Server.Arch}}",
+                "{{.ServerVersion}}|{{.OSType}}|{{.Architecture}}|{{json .DriverStatus}}|{{range .ClientInfo.Plugins}}{{.Name}}={{.Version}} {{end}}",
             ])
             .stdin(Stdio::null())
-            .stderr(Stdio::null())
             .output()
-            .ok()?;
+            .map_err(|e| match e.kind() {
+                std::io::ErrorKind::NotFound => NoEngine::NoClient,
+                _ => NoEngine::NoDaemon(e.to_string()),
+            })?;
         let text = String::from_utf8_lossy(&output.stdout);
-        let (version, platform) = text.trim().split_once(' ')?;
-        (output.status.success() && !version.is_empty()).then(|| Engine {
-            server_version: version.to_string(),
-            platform: platform.to_string(),
-        })
+        match parse_info(text.trim()) {
+            Some(engine) if output.status.success() => Ok(engine),
+            _ => {
+                let said = String::from_utf8_lossy(&output.stderr);
+                let said = said.lines().find(|l| !l.trim().is_empty()).unwrap_or("");
+                Err(NoEngine::NoDaemon(said.trim().to_string()))
+            }
+        }
     }
 
     /// Whether the engine runs `platform` (`os/arch[/variant]`) natively, not emulated.
@@ -254,6 +387,50 @@ impl Engine {
     }
 }
 
+/// Parses `docker info`'s line (see [`Engine::detect`]).
+fn parse_info(line: &str) -> Option<Engine> {
+    let mut parts = line.splitn(5, '|');
+    let (version, os, machine, driver, plugins) = (
+        parts.next()?,
+        parts.next()?,
+        parts.next()?,
+        parts.next()?,
+        parts.next().unwrap_or(""),
+    );
+    if version.is_empty() || os.is_empty() {
+        return None;
+    }
+    let arch = match machine {
+        "x86_64" => "amd64",
+        "aarch64" => "arm64",
+        "armv7l" | "armv6l" | "armhf" => "arm",
+        "i386" | "i686" => "386",
+        other => other,
+    };
+    let buildx = plugins
+        .split_whitespace()
+        .find_map(|p| p.strip_prefix("buildx="))
+        .unwrap_or("");
+    let at_least = |text: &str, want: (u64, u64)| {
+        let mut numbers = text
+            .trim_start_matches('v')
+            .split(|c: char| !c.is_ascii_digit())
+            .map(|n| n.parse::<u64>().ok());
+        match (numbers.next().flatten(), numbers.next().flatten()) {
+            (Some(major), Some(minor)) => (major, minor) >= want,
+            _ => false,
+        }
+    };
+    Some(Engine {
+        server_version: version.to_string(),
+        platform: format!("{os}/{arch}"),
+        features: Features {
+            named_contexts: at_least(version, (23, 0)) && at_least(buildx, (0, 8)),
+            cache_export: driver.contains("io.containerd.snapshotter"),
+        },
+    })
+}
+
 /// Whether an image's platform (`os/arch[/variant]`) is `wanted`'s; a variant counts only
 /// when both name one.
 pub fn platform_matches(image: &str, wanted: &str) -> bool {
@@ -286,8 +463,12 @@ mod tests {
             file: "Dockerfile",
             tags: vec!["keg/cache:abc".into(), "hello:1".into()],
             cache_ref: "127.0.0.1:5000/keg/cache:ref-hello-x",
+            parent_cache_refs: vec!["127.0.0.1:5000/keg/cache:ref-base-y".into()],
+            contexts: vec![("base:1".into(), "keg/cache:def".into())],
             labels: vec![("org.opencontainers.image.revision".into(), "c0ffee".into())],
             source_date_epoch: Some(1700000000),
+            via: Via::default(),
+            output: Output::Local,
         }
     }
 
@@ -303,8 +484,59 @@ mod tests {
         assert!(cmd.env.is_empty());
         assert_eq!(
             cmd.argv.join(" "),
-            "docker buildx build --progress=plain --platform linux/arm64/v8 -f Dockerfile -t keg/cache:abc -t hello:1 --build-arg BUILDKIT_SYNTAX=docker/dockerfile:1 --build-arg A=1 --build-arg SOURCE_DATE_EPOCH=1700000000 --label org.opencontainers.image.revision=c0ffee --cache-from type=registry,ref=127.0.0.1:5000/keg/cache:ref-hello-x --cache-to type=inline -"
+            "docker buildx build --progress=plain --provenance=false --platform linux/arm64/v8 -f Dockerfile -t keg/cache:abc -t hello:1 --build-context base:1=docker-image://keg/cache:def --build-arg BUILDKIT_SYNTAX=docker/dockerfile:1 --build-arg A=1 --build-arg SOURCE_DATE_EPOCH=1700000000 --label org.opencontainers.image.revision=c0ffee --cache-from type=registry,ref=127.0.0.1:5000/keg/cache:ref-hello-x --cache-from type=registry,ref=127.0.0.1:5000/keg/cache:ref-base-y --cache-to type=registry,ref=127.0.0.1:5000/keg/cache:ref-hello-x,mode=max -"
         );
+        // An older engine: parents are pinned by name, the cache travels inline.
+        let old = BuildSettings {
+            features: Features {
+                named_contexts: false,
+                cache_export: false,
+            },
+            ..settings
+        };
+        let argv = build_command(&spec(Builder::Buildkit), &old).argv.join(" ");
+        assert!(!argv.contains("--build-context"), "{argv}");
+        assert!(argv.contains("--cache-to type=inline -"), "{argv}");
+    }
+
+    #[test]
+    fn engine_features_from_docker_info() {
+        let modern = parse_info(
+            r#"26.1.5+dfsg1|linux|x86_64|[["driver-type","io.containerd.snapshotter.v1"]]|buildx=0.13.1+ds1 compose=2.1"#,
+        )
+        .unwrap();
+        assert_eq!(modern.platform, "linux/amd64");
+        assert_eq!(modern.features, Features::default());
+        let old = parse_info(
+            r#"20.10.24+dfsg1|linux|aarch64|[["Backing Filesystem","extfs"]]|buildx=v0.13.1 "#,
+        )
+        .unwrap();
+        assert_eq!(old.platform, "linux/arm64");
+        assert_eq!(
+            old.features,
+            Features {
+                named_contexts: false,
+                cache_export: false
+            }
+        );
+        let no_buildx = parse_info("26.1.5|linux|x86_64|[]|").unwrap();
+        assert!(!no_buildx.features.named_contexts);
+        assert!(parse_info("|||").is_none());
+        assert_eq!(
+            Features::default().limited_by(Some("cache-export")),
+            Features {
+                named_contexts: false,
+                cache_export: true
+            }
+        );
+        assert_eq!(
+            Features::default().limited_by(Some("none")),
+            Features {
+                named_contexts: false,
+                cache_export: false
+            }
+        );
+        assert_eq!(Features::default().limited_by(None), Features::default());
     }
 
     #[test]
@@ -335,18 +567,47 @@ mod tests {
     }
 
     #[test]
-    fn remote_builder_loads_and_exports_max_cache() {
+    fn a_pool_builder_pushes_by_key_and_writes_its_digest() {
         let settings = BuildSettings {
-            builder: Some("remote".into()),
             registry_cache: true,
             cache_to: vec!["type=gha".into()],
+            features: Features {
+                named_contexts: true,
+                cache_export: false,
+            },
             ..BuildSettings::default()
         };
-        let argv = build_command(&spec(Builder::Buildkit), &settings)
-            .argv
-            .join(" ");
-        assert!(argv.contains("--builder remote --load"), "{argv}");
+        let mut on_fleet = spec(Builder::Buildkit);
+        on_fleet.via = Via {
+            docker: Vec::new(),
+            builder: vec!["--builder".into(), "fleet".into()],
+        };
+        on_fleet.output = Output::Push {
+            name: "127.0.0.1:5000/keg/cache:abc".into(),
+            metadata_file: "/tmp/m.json".into(),
+        };
+        let argv = build_command(&on_fleet, &settings).argv.join(" ");
+        assert!(
+            argv.starts_with("docker buildx build --builder fleet --progress=plain"),
+            "{argv}"
+        );
+        assert!(
+            argv.contains("--output type=image,name=127.0.0.1:5000/keg/cache:abc,push=true"),
+            "{argv}"
+        );
+        assert!(!argv.contains(" -t "), "{argv}");
         assert!(argv.contains("--cache-to type=registry,ref=127.0.0.1:5000/keg/cache:ref-hello-x,mode=max --cache-to type=gha"), "{argv}");
+        assert!(argv.ends_with("--metadata-file /tmp/m.json -"), "{argv}");
+        // A context's docker driver: reached with --context, no --builder.
+        let mut on_node = spec(Builder::Classic);
+        on_node.via.docker = vec!["docker".into(), "--context".into(), "keg-node-2".into()];
+        let classic = build_command(&on_node, &settings);
+        assert!(
+            classic
+                .argv
+                .join(" ")
+                .starts_with("docker --context keg-node-2 build --rm")
+        );
     }
 
     #[test]

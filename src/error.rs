@@ -64,9 +64,14 @@ pub enum Error {
     Unresolved { arg: String },
 
     #[error(
-        "no Docker engine answers (`docker version` failed): start one, e.g. with scripts/setup-docker"
+        "no Docker engine answers (`docker info`: {said}): start one, e.g. with scripts/setup-docker"
     )]
-    NoEngine,
+    NoEngine { said: String },
+
+    #[error(
+        "there is no `docker` command on PATH: install the Docker client (e.g. scripts/setup-docker)"
+    )]
+    NoDockerClient,
 
     #[error("docker: {0}")]
     Engine(String),
@@ -74,8 +79,33 @@ pub enum Error {
     #[error("interrupted")]
     Interrupted,
 
-    #[error("{failed} failed, {skipped} skipped")]
-    BuildFailed { failed: usize, skipped: usize },
+    /// A `cat --format` template that does not parse or fails to execute: bashbrew's
+    /// context line, then Go's message (`template: NAME:LINE:COL: ...`).
+    #[error("{context}\n{message}")]
+    Template { context: String, message: String },
+
+    /// `remote arches`: a registry that cannot be reached or answers an error.
+    #[error("{context}: {message}")]
+    Remote { context: String, message: String },
+
+    #[error("{}", build_failed(*failed, *skipped, *not_started, *push_failed))]
+    BuildFailed {
+        failed: usize,
+        skipped: usize,
+        not_started: usize,
+        push_failed: usize,
+    },
+
+    /// `--no-parents`, and ancestors of the selection have no image anywhere.
+    #[error(
+        "--no-parents: {} of the selection {} no image for {} key in the engine or the registry cache:\n{}\nbuild {} first, or leave out --no-parents",
+        if missing.len() == 1 { "an ancestor" } else { "ancestors" },
+        if missing.len() == 1 { "has" } else { "have" },
+        if missing.len() == 1 { "its" } else { "their" },
+        missing.iter().map(|(id, key)| format!("- {id} (key {key})")).collect::<Vec<_>>().join("\n"),
+        if missing.len() == 1 { "it" } else { "them" },
+    )]
+    MissingAncestors { missing: Vec<(String, String)> },
 
     /// `tag`, `push` or `put-shared`: every failure, collected.
     #[error("failed {action}:\n{}", failures.iter().map(|f| format!("- {f}")).collect::<Vec<_>>().join("\n"))]
@@ -85,15 +115,38 @@ pub enum Error {
     },
 }
 
+impl From<crate::docker::NoEngine> for Error {
+    fn from(why: crate::docker::NoEngine) -> Error {
+        match why {
+            crate::docker::NoEngine::NoClient => Error::NoDockerClient,
+            crate::docker::NoEngine::NoDaemon(said) => Error::NoEngine { said },
+        }
+    }
+}
+
 impl Error {
     /// The process exit code for this error.
     pub fn exit_code(&self) -> i32 {
         match self {
-            Error::BuildFailed { .. } | Error::PublishFailed { .. } => 1,
+            Error::BuildFailed { .. }
+            | Error::PublishFailed { .. }
+            | Error::MissingAncestors { .. }
+            | Error::Remote { .. } => 1,
             Error::Interrupted => 130,
             _ => 2,
         }
     }
+}
+
+fn build_failed(failed: usize, skipped: usize, not_started: usize, push_failed: usize) -> String {
+    let mut parts = vec![format!("{failed} failed"), format!("{skipped} skipped")];
+    if not_started > 0 {
+        parts.push(format!("{not_started} not started"));
+    }
+    if push_failed > 0 {
+        parts.push(format!("{push_failed} pushes failed"));
+    }
+    parts.join(", ")
 }
 
 fn render_diagnostics(diagnostics: &[Diagnostic]) -> String {

@@ -78,7 +78,7 @@ pub fn gc(
     options: &GcOptions,
     out: &mut impl Write,
 ) -> Result<(), Error> {
-    let engine = Engine::detect();
+    let engine = Engine::detect().ok();
     let images = match &engine {
         Some(engine) => Some(engine.images().map_err(|e| Error::Engine(e.to_string()))?),
         None => None,

@@ -158,6 +158,15 @@ pub enum GitError {
         fetch_ref: String,
         by_id: String,
     },
+    #[error(
+        "{url} has no {fetch_ref} (the GitFetch): a GitFetch must name a branch or tag of the \
+         repository, even though commit {commit} could be fetched by its id"
+    )]
+    NoSuchRef {
+        url: String,
+        fetch_ref: String,
+        commit: String,
+    },
     #[error("commit {commit} is not in the git cache")]
     MissingCommit { commit: String },
     #[error(
@@ -325,6 +334,8 @@ pub struct GitCache {
     urls: Mutex<HashMap<String, Arc<Mutex<()>>>>,
     /// git:// URLs already warned about by this cache.
     warned: Mutex<HashSet<String>>,
+    /// (URL, ref) -> whether the repository at URL has the ref, as seen while fetching.
+    refs_seen: Mutex<HashMap<(String, String), bool>>,
     /// Whether this process already removed dead processes' staging repositories.
     swept: std::sync::Once,
 }
@@ -351,6 +362,7 @@ impl GitCache {
             generation: AtomicU64::new(0),
             urls: Mutex::new(HashMap::new()),
             warned: Mutex::new(HashSet::new()),
+            refs_seen: Mutex::new(HashMap::new()),
             swept: std::sync::Once::new(),
         })
     }
@@ -511,6 +523,10 @@ impl GitCache {
         {
             self.bump();
         }
+        lock_ignoring_poison(&self.refs_seen).insert(
+            (url.to_owned(), fetch_ref.to_owned()),
+            mirror.find_reference(fetch_ref).is_ok(),
+        );
         let repo = self.fresh()?;
         if repo.find_commit(oid).is_err() {
             let by_id = format!("the local repository {url} does not have it");
@@ -593,7 +609,8 @@ impl GitCache {
 
         let id_spec = format!("+{oid}:{TMP_REF}");
         let by_id = match fetch(&stage.repo, url, &id_spec, depth) {
-            Ok(()) => {
+            Ok(advertised) => {
+                self.saw_refs(url, fetch_ref, &advertised);
                 take_tmp_ref(&stage.repo).map_err(self.err())?;
                 if arrived(&stage)? {
                     self.merge(
@@ -619,7 +636,9 @@ impl GitCache {
             by_id: by_id.to_owned(),
             by_ref: e.message().to_owned(),
         };
-        fetch(&stage.repo, url, &ref_spec, depth).map_err(|e| failed(e, &by_id))?;
+        let advertised =
+            fetch(&stage.repo, url, &ref_spec, depth).map_err(|e| failed(e, &by_id))?;
+        self.saw_refs(url, fetch_ref, &advertised);
         let Some(mut tip) = take_tmp_ref(&stage.repo).map_err(self.err())? else {
             return Err(GitError::MissingRemoteRef {
                 url: url.to_owned(),
@@ -777,6 +796,35 @@ impl GitCache {
         self.pin(&repo, oid)?;
         self.bump();
         Ok(())
+    }
+
+    /// Records whether `url` advertised `fetch_ref` in a fetch this process made.
+    fn saw_refs(&self, url: &str, fetch_ref: &str, advertised: &HashSet<String>) {
+        lock_ignoring_poison(&self.refs_seen).insert(
+            (url.to_owned(), fetch_ref.to_owned()),
+            advertised.contains(fetch_ref),
+        );
+    }
+
+    /// Whether the repository at `url` has the ref `fetch_ref`: known without a round trip
+    /// when this process fetched from `url` (the fetch's own ref advertisement, or the local
+    /// repository's refs), else one ref listing, no fetch.
+    pub fn remote_has_ref(&self, url: &str, fetch_ref: &str) -> Result<bool, GitError> {
+        if let Some(known) =
+            lock_ignoring_poison(&self.refs_seen).get(&(url.to_owned(), fetch_ref.to_owned()))
+        {
+            return Ok(*known);
+        }
+        self.with_repo(|repo| {
+            let mut remote = repo.remote_anonymous(url).map_err(self.err())?;
+            remote.connect(git2::Direction::Fetch).map_err(self.err())?;
+            let found = remote
+                .list()
+                .map_err(self.err())?
+                .iter()
+                .any(|head| head.name() == fetch_ref);
+            Ok(found)
+        })
     }
 
     /// The bytes of the blob at `<commit>:<path>` (e.g. `Directory/File`).
@@ -1102,18 +1150,39 @@ fn complete_hint(repo: &Repository, url: &str) -> Option<Oid> {
 
 /// One fetch of `refspec` from `url` through an anonymous remote, without tags or FETCH_HEAD.
 /// `depth` 0 is the whole history, [`UNSHALLOW`] the history behind shallow commits.
-fn fetch(repo: &Repository, url: &str, refspec: &str, depth: i32) -> Result<(), git2::Error> {
+/// Returns the names of the refs the server advertised (the same connection: no extra
+/// round trip).
+fn fetch(
+    repo: &Repository,
+    url: &str,
+    refspec: &str,
+    depth: i32,
+) -> Result<HashSet<String>, git2::Error> {
     if let Ok(mut stale) = repo.find_reference(TMP_REF) {
         stale.delete()?;
     }
     let mut remote = repo.remote_anonymous(url)?;
+    remote.connect(git2::Direction::Fetch)?;
+    let advertised = remote
+        .list()?
+        .iter()
+        .map(|head| head.name().to_owned())
+        .collect();
     let mut options = FetchOptions::new();
     options
         .download_tags(AutotagOption::None)
         .update_fetchhead(false)
         .prune(FetchPrune::Off)
         .depth(depth);
-    remote.fetch(&[refspec], Some(&mut options), None)
+    remote.download(&[refspec], Some(&mut options))?;
+    remote.disconnect()?;
+    remote.update_tips(
+        None,
+        git2::RemoteUpdateFlags::empty(),
+        AutotagOption::None,
+        Some("keg: fetch"),
+    )?;
+    Ok(advertised)
 }
 
 /// Removes the scratch ref, returning where it pointed (`None`: the fetch created nothing).

@@ -4,19 +4,26 @@
 //! [`library`] (find files, resolve repository arguments) -> [`git`] / [`dockerfile`] /
 //! [`context`] via [`sources`] (each entry's commit, Dockerfile and parents) -> plan
 //! (graph, cache keys) -> [`exec`] (build; [`oci`] imports `Builder: oci-import` layouts
-//! instead) -> report (what people and CI see). [`run`] dispatches each command to the
-//! stages it needs.
+//! instead) -> report (what people and CI see). Beside the pipeline, bashbrew's query
+//! commands: [`cat`] (`cat --format`, Go templates from [`template`]) and [`remote`]
+//! (`remote arches`). [`run`] dispatches each command to the stages it needs.
 
 pub mod arch;
+pub mod builders;
+pub mod cat;
 pub mod cli;
+pub mod complete;
 pub mod config;
+pub mod config_file;
 pub mod context;
+pub mod debug;
 pub mod docker;
 pub mod dockerfile;
 pub mod error;
 pub mod exec;
 pub mod gc;
 pub mod git;
+pub mod html;
 pub mod interrupt;
 pub mod library;
 pub mod lineage;
@@ -27,16 +34,19 @@ pub mod plan;
 pub mod process;
 pub mod publish;
 pub mod query;
+pub mod record;
 pub mod registry;
+pub mod remote;
 pub mod report;
 pub mod session;
 pub mod shard;
 pub mod sources;
 pub mod span;
+pub mod template;
 
 use std::io::Write;
 
-use clap::Parser;
+use clap::{CommandFactory, FromArgMatches};
 
 pub use error::Error;
 
@@ -44,9 +54,30 @@ use cli::{Command, RepoArgs};
 use lineage::Filter;
 use session::Session;
 
-/// Entry point used by `main.rs`: parses flags, runs, prints errors; returns the exit code.
+/// Entry point used by `main.rs`: parses flags (and bashbrew's `--config` flags file),
+/// runs, prints errors; returns the exit code.
 pub fn main() -> i32 {
-    let cli = cli::Cli::parse();
+    // A completion request (`KEG_COMPLETE=bash keg -- ...`) is answered and exits here.
+    complete::complete_env();
+    let matches = cli::Cli::command().get_matches();
+    let mut cli = match cli::Cli::from_arg_matches(&matches) {
+        Ok(cli) => cli,
+        Err(e) => e.exit(),
+    };
+    let dir = config_file::config_dir(cli.global.config.as_deref());
+    let flags = config_file::load(&dir).and_then(|file| match file {
+        Some(file) => {
+            for warning in &file.warnings {
+                eprintln!("{warning}\n");
+            }
+            config_file::apply(&file, &mut cli, &matches)
+        }
+        None => Ok(()),
+    });
+    if let Err(error) = flags {
+        eprintln!("{error}");
+        return error.exit_code();
+    }
     match run(cli) {
         Ok(()) => 0,
         Err(Error::Output(e)) if e.kind() == std::io::ErrorKind::BrokenPipe => 0,
@@ -59,7 +90,22 @@ pub fn main() -> i32 {
 
 /// Runs one command.
 pub fn run(cli: cli::Cli) -> Result<(), Error> {
+    // Commands about keg itself need no valid settings.
+    match &cli.command {
+        Command::Completions { shell, dynamic } => {
+            let mut out = std::io::stdout().lock();
+            return complete::completions(*shell, *dynamic, &mut out);
+        }
+        Command::Man { dir } => {
+            let mut out = std::io::stdout().lock();
+            return complete::man(dir.as_deref(), &mut out);
+        }
+        _ => {}
+    }
     let config = cli.global.config()?;
+    if config.debug {
+        debug::enable(&config.cache);
+    }
     let mut session = Session::new(config);
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
@@ -84,14 +130,48 @@ pub fn run(cli: cli::Cli) -> Result<(), Error> {
             };
             query::list(&session.config, &repos, options, &mut out).map_err(Error::Output)?;
         }
-        Command::Cat { repos, json } => {
-            let repos = load(&session, &repos)?;
-            if json {
-                query::cat_json(&repos, &mut out)
-            } else {
-                query::cat(&repos, &mut out)
+        Command::Cat {
+            repos,
+            json,
+            format,
+            format_file,
+            build_order,
+        } => {
+            // bashbrew reads the template file before loading anything; --format-file wins.
+            let file_path = format_file
+                .as_ref()
+                .map(|p| p.to_string_lossy().into_owned());
+            let source = match (&file_path, &format) {
+                (Some(path), _) => Some(cat::Source::File {
+                    path,
+                    text: std::fs::read_to_string(path).map_err(|source| Error::Io {
+                        context: "failed reading --format-file",
+                        path: path.into(),
+                        source,
+                    })?,
+                }),
+                (None, Some(text)) => Some(cat::Source::Format(text)),
+                (None, None) => None,
+            };
+            let mut repos = load(&session, &repos)?;
+            if build_order {
+                repos = lineage::sort_repos(&session, &repos, false)?;
             }
-            .map_err(Error::Output)?;
+            match source {
+                Some(source) => {
+                    let template = cat::parse(&source)?;
+                    cat::cat(&session, &repos, &template, &mut out)?;
+                }
+                None if json => query::cat_json(&repos, &mut out).map_err(Error::Output)?,
+                None => query::cat(&repos, &mut out).map_err(Error::Output)?,
+            }
+        }
+        Command::Remote {
+            command: cli::RemoteCommand::Arches { json, images },
+        } => {
+            out.flush().map_err(Error::Output)?;
+            let registry = registry::Registry::new();
+            remote::arches(&registry, &images, json, &mut out)?;
         }
         Command::Fetch {
             repos,
@@ -141,20 +221,24 @@ pub fn run(cli: cli::Cli) -> Result<(), Error> {
             )?;
         }
         Command::Plan {
-            repos,
+            repos: repo_args,
             json,
             dot,
             shard,
+            matrix,
             explain,
+            report,
             build,
         } => {
-            let repos = load(&session, &repos)?;
-            let engine = docker::Engine::detect();
+            let repos = load(&session, &repo_args)?;
+            let engine = docker::Engine::detect().ok();
+            let mut settings = build.settings()?;
+            settings.features = docker::Engine::features(engine.as_ref());
             let options = plan::PlanOptions {
                 arches: session.config.plan_arches(&repos),
                 uniq: false,
                 cache_repo: build.cache_repo.trim_end_matches('/').to_string(),
-                build: build.settings()?,
+                build: settings,
                 engine_platform: engine.as_ref().map(|e| e.platform.clone()),
             };
             let images = engine.and_then(|engine| engine.images().ok());
@@ -162,7 +246,22 @@ pub fn run(cli: cli::Cli) -> Result<(), Error> {
             if let Some((part, parts)) = shard {
                 plan = plan.shard(part, parts);
             }
-            if json {
+            if let Some(path) = &report {
+                html::write(path, &record::RunRecord::from_plan(&plan, command_line()))?;
+            }
+            if let Some(parts) = matrix {
+                if parts == 0 {
+                    return Err(Error::Usage {
+                        option: "--matrix",
+                        value: "0".to_string(),
+                        expected: "expected at least 1 shard".to_string(),
+                    });
+                }
+                let command = |part: usize, parts: usize| {
+                    matrix_command(&session.config, &repo_args, &build, part, parts)
+                };
+                plan.write_matrix(&mut out, parts, command)
+            } else if json {
                 plan.write_json(&mut out)
             } else if dot {
                 plan.write_dot(&mut out)
@@ -182,7 +281,14 @@ pub fn run(cli: cli::Cli) -> Result<(), Error> {
             pull,
             uniq,
             log_dir,
+            builders,
+            load: load_results,
+            retries,
+            shard,
+            no_parents,
+            timeout,
             push,
+            report,
             target,
             build,
         } => {
@@ -200,7 +306,12 @@ pub fn run(cli: cli::Cli) -> Result<(), Error> {
             } else {
                 None
             };
+            let jobs = jobs.unwrap_or_else(exec::default_jobs);
+            let recorder = report
+                .as_ref()
+                .map(|_| std::sync::Arc::new(record::RunRecorder::new(command_line(), jobs)));
             let options = exec::BuildOptions {
+                recorder: recorder.clone(),
                 publish,
                 plan: plan::PlanOptions {
                     arches,
@@ -209,14 +320,26 @@ pub fn run(cli: cli::Cli) -> Result<(), Error> {
                     build: build.settings()?,
                     engine_platform: None,
                 },
-                jobs: jobs.unwrap_or_else(exec::default_jobs),
+                jobs,
                 dry_run,
                 fail_fast,
                 pull: pull.into(),
                 log_dir: log_dir.unwrap_or_else(|| session.config.cache.join("logs")),
+                no_parents,
+                timeout: timeout.filter(|t| !t.is_zero()),
+                builders: builder_names(builders),
+                load: load_results,
+                retries,
+                shard,
             };
             out.flush().map_err(Error::Output)?;
-            exec::build(&session, &repos, &options)?;
+            let result = exec::build(&session, &repos, &options);
+            // The page is written whatever the build's result: failures are what it is for.
+            if let (Some(path), Some(recorder)) = (&report, &recorder) {
+                html::write(path, &recorder.record())?;
+                eprintln!("report: {}", path.display());
+            }
+            result?;
         }
         Command::Tag {
             repos,
@@ -233,7 +356,15 @@ pub fn run(cli: cli::Cli) -> Result<(), Error> {
                 uniq,
             };
             let (plan, images) = plan_with_images(&session, &repos, &build, uniq, &options, "tag")?;
-            publish::tag(&session.config, &plan, &images, &options, &mut out)?;
+            let registry = registry::Registry::new();
+            publish::tag(
+                &session.config,
+                &plan,
+                &images,
+                &options,
+                &registry,
+                &mut out,
+            )?;
         }
         Command::Push {
             repos,
@@ -334,8 +465,30 @@ pub fn run(cli: cli::Cli) -> Result<(), Error> {
             )?;
             query::context(&session, &repos[0], sha256, &mut out)?;
         }
+        // Answered above, before the settings.
+        Command::Completions { .. } | Command::Man { .. } => {}
     }
     out.flush().map_err(Error::Output)
+}
+
+/// `--builder` (or KEG_BUILDERS), else BUILDX_BUILDER: a comma list of builder names.
+fn builder_names(given: Vec<String>) -> Vec<String> {
+    let names: Vec<String> = if given.is_empty() {
+        std::env::var("BUILDX_BUILDER")
+            .unwrap_or_default()
+            .split(',')
+            .map(str::to_string)
+            .collect()
+    } else {
+        given
+    };
+    let mut out: Vec<String> = Vec::new();
+    for name in names.iter().map(|n| n.trim()).filter(|n| !n.is_empty()) {
+        if !out.iter().any(|o| o == name) {
+            out.push(name.to_string());
+        }
+    }
+    out
 }
 
 /// The target namespaces; `--namespace` counts only when `namespace_is_target` (push,
@@ -353,7 +506,7 @@ fn targets(
     publish::Targets::new(
         args.target_namespace.as_deref(),
         namespace,
-        &args.arch_namespaces,
+        &config.arch_namespaces,
     )
 }
 
@@ -369,17 +522,22 @@ fn plan_with_images(
 ) -> Result<(plan::Plan, std::collections::HashMap<String, String>), Error> {
     let arches = session.config.plan_arches(repos);
     options.targets.check(&arches, command)?;
-    let engine = docker::Engine::detect();
+    let engine = match docker::Engine::detect() {
+        Ok(engine) => Some(engine),
+        Err(_) if options.dry_run => None,
+        Err(why) => return Err(why.into()),
+    };
     let images = match &engine {
         Some(engine) => engine.images().map_err(|e| Error::Engine(e.to_string()))?,
-        None if options.dry_run => Default::default(),
-        None => return Err(Error::NoEngine),
+        None => Default::default(),
     };
+    let mut settings = build.settings()?;
+    settings.features = docker::Engine::features(engine.as_ref());
     let plan_options = plan::PlanOptions {
         arches,
         uniq,
         cache_repo: build.cache_repo.trim_end_matches('/').to_string(),
-        build: build.settings()?,
+        build: settings,
         engine_platform: engine.map(|e| e.platform),
     };
     let plan = plan::make(session, repos, &plan_options, Some(&images))?;
@@ -391,6 +549,96 @@ fn filter(args: &cli::LineageArgs) -> Filter {
         apply_constraints: args.apply_constraints,
         arch_filter: args.arch_filter,
     }
+}
+
+/// This run's command line, for report titles (`keg build --all`).
+/// `keg [global flags] build --shard I/N [build flags] REPO...`: the command of one matrix
+/// shard, made of this invocation's settings (the git cache and mirrors are the CI machine's
+/// own: BASHBREW_CACHE, KEG_GIT_MIRRORS).
+fn matrix_command(
+    config: &config::Config,
+    repos: &RepoArgs,
+    build: &cli::BuildArgs,
+    part: usize,
+    parts: usize,
+) -> String {
+    let mut words: Vec<String> = vec!["keg".into()];
+    let mut flag = |name: &str, value: &str| {
+        words.push(name.to_string());
+        words.push(value.to_string());
+    };
+    flag("--library", &config.library.display().to_string());
+    let arches = if config.all_arches {
+        "all".to_string()
+    } else {
+        config.arches.join(",")
+    };
+    flag("--arch", &arches);
+    if !config.namespace.is_empty() {
+        flag("--namespace", &config.namespace);
+    }
+    for constraint in &config.constraints {
+        flag("--constraint", constraint);
+    }
+    if config.exclusive_constraints {
+        words.push("--exclusive-constraints".into());
+    }
+    words.push("build".into());
+    words.push("--shard".into());
+    words.push(format!("{part}/{parts}"));
+    words.push("--cache-repo".into());
+    words.push(build.cache_repo.clone());
+    for (name, values) in [
+        ("--build-arg", &build.build_args),
+        ("--cache-from", &build.cache_from),
+        ("--cache-to", &build.cache_to),
+    ] {
+        for value in values {
+            words.push(name.into());
+            words.push(value.clone());
+        }
+    }
+    for value in &build.build_opts {
+        words.push(format!("--build-opt={value}"));
+    }
+    if let Some(syntax) = &build.buildkit_syntax {
+        words.push("--buildkit-syntax".into());
+        words.push(syntax.clone());
+    }
+    if repos.all {
+        words.push("--all".into());
+    }
+    words.extend(repos.repos.iter().cloned());
+    words
+        .iter()
+        .map(|w| shell_word(w))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// A word as a POSIX shell reads it back.
+fn shell_word(word: &str) -> String {
+    let plain = !word.is_empty()
+        && word
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_./:=@,+%".contains(c));
+    if plain {
+        word.to_string()
+    } else {
+        format!("'{}'", word.replace('\'', "'\\''"))
+    }
+}
+
+fn command_line() -> String {
+    let mut words = vec!["keg".to_string()];
+    words.extend(std::env::args().skip(1).map(|a| {
+        if a.is_empty() || a.contains(|c: char| c.is_whitespace() || "'\"$`\\".contains(c)) {
+            format!("'{}'", a.replace('\'', "'\\''"))
+        } else {
+            a
+        }
+    }));
+    words.join(" ")
 }
 
 /// Resolves repository arguments and loads their manifests, printing warnings.

@@ -25,7 +25,7 @@
 //! - zstd layers and unknown layer media types are refused up front: the engine keg
 //!   targets (Docker 20.10) cannot load zstd.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fs::{File, OpenOptions};
 use std::io::{self, BufRead, BufReader, BufWriter, Read, Write};
 use std::os::unix::process::CommandExt;
@@ -172,10 +172,26 @@ pub struct Selected {
 }
 
 impl Selected {
-    /// The id the engine gives the image: the sha256 of its config (whatever the layout's
-    /// digest algorithm).
+    /// The id an engine with a graph-driver image store gives the image: the sha256 of its
+    /// config (whatever the layout's digest algorithm). The containerd image store names it
+    /// by a manifest instead; [`Selected::diff_ids`] identify it in both.
     pub fn image_id(&self) -> String {
         format!("sha256:{}", hex(&Sha256::digest(&self.config_bytes)))
+    }
+
+    /// The config's `rootfs.diff_ids`: what `docker image inspect` shows as
+    /// `.RootFS.Layers` for this image in any image store.
+    pub fn diff_ids(&self) -> Vec<String> {
+        serde_json::from_slice::<serde_json::Value>(&self.config_bytes)
+            .ok()
+            .and_then(|config| {
+                config["rootfs"]["diff_ids"].as_array().map(|ids| {
+                    ids.iter()
+                        .filter_map(|id| id.as_str().map(str::to_owned))
+                        .collect()
+                })
+            })
+            .unwrap_or_default()
     }
 }
 
@@ -478,7 +494,7 @@ pub fn import(
         }
         (Ok(_), Ok(())) => {}
     }
-    ensure_tags(&selected.image_id(), &tags, log, cancel)
+    ensure_tags(&selected.diff_ids(), &tags, log, cancel)
 }
 
 /// Why writing the archive stopped.
@@ -583,57 +599,76 @@ fn repo_tag(tag: &str) -> Result<String, String> {
     })
 }
 
-/// Checks that the image exists and every tag points at it, fixing tags with `docker tag`
-/// (`docker load` moves existing tags itself; this catches anything else).
-fn ensure_tags(id: &str, tags: &[String], log: &Path, cancel: &AtomicBool) -> Result<(), String> {
-    let inspect = |log: &Path| -> Result<Vec<Option<String>>, String> {
-        let mut found = Vec::with_capacity(tags.len() + 1);
-        for reference in std::iter::once(id).chain(tags.iter().map(String::as_str)) {
+/// Checks that the first tag names the loaded image (its layers are the config's
+/// `diff_ids`) and that every other tag points at the same image, fixing tags with
+/// `docker tag` (`docker load` moves existing tags itself; this catches anything else).
+fn ensure_tags(
+    diff_ids: &[String],
+    tags: &[String],
+    log: &Path,
+    cancel: &AtomicBool,
+) -> Result<(), String> {
+    let Some(first) = tags.first() else {
+        return Ok(());
+    };
+    /// Per tag: its image id and layers, None when it does not exist.
+    type Found = Vec<Option<(String, Vec<String>)>>;
+    let inspect = |log: &Path| -> Result<Found, String> {
+        let mut found = Vec::with_capacity(tags.len());
+        for reference in tags {
             let command = DockerCommand {
                 env: BTreeMap::new(),
                 argv: [
-                    "docker", "image", "inspect", "--format", "{{.Id}}", reference,
+                    "docker",
+                    "image",
+                    "inspect",
+                    "--format",
+                    "{{.Id}} {{json .RootFS.Layers}}",
+                    reference,
                 ]
                 .map(String::from)
                 .to_vec(),
             };
             let (code, stdout) = capture(&command, log, cancel)?;
-            found.push((code == 0).then(|| stdout.trim().to_owned()));
+            found.push((code == 0).then(|| {
+                let (id, layers) = stdout.trim().split_once(' ').unwrap_or((stdout.trim(), ""));
+                let layers = serde_json::from_str(layers).unwrap_or_default();
+                (id.to_owned(), layers)
+            }));
         }
         Ok(found)
     };
     let found = inspect(log)?;
-    if found[0].as_deref() != Some(id) {
-        return Err(format!(
-            "docker load succeeded but the engine has no image {id}"
-        ));
-    }
-    let wrong: Vec<&String> = tags
-        .iter()
-        .zip(&found[1..])
-        .filter(|(_, f)| f.as_deref() != Some(id))
-        .map(|(tag, _)| tag)
-        .collect();
-    if wrong.is_empty() {
+    let id = match &found[0] {
+        Some((id, layers)) if layers == diff_ids => id.clone(),
+        _ => {
+            return Err(format!(
+                "docker load succeeded but {first} is not the layout's image"
+            ));
+        }
+    };
+    let wrong = |found: &Found| -> Option<usize> {
+        (1..tags.len()).find(|&i| found[i].as_ref().map(|(i, _)| i) != Some(&id))
+    };
+    if wrong(&found).is_none() {
         return Ok(());
     }
-    for tag in &wrong {
-        let command = DockerCommand {
-            env: BTreeMap::new(),
-            argv: vec!["docker".into(), "tag".into(), id.into(), (*tag).clone()],
-        };
-        process::run(&command, Some(log), cancel, None)?;
+    for (i, tag) in tags.iter().enumerate().skip(1) {
+        if found[i].as_ref().map(|(i, _)| i) != Some(&id) {
+            let command = DockerCommand {
+                env: BTreeMap::new(),
+                argv: vec!["docker".into(), "tag".into(), first.clone(), tag.clone()],
+            };
+            process::run(&command, Some(log), cancel, None)?;
+        }
     }
     let found = inspect(log)?;
-    match tags
-        .iter()
-        .zip(&found[1..])
-        .find(|(_, f)| f.as_deref() != Some(id))
-    {
+    match wrong(&found) {
         None => Ok(()),
-        Some((tag, f)) => Err(format!(
-            "{tag} is {} after docker tag, not {id}",
-            f.as_deref().unwrap_or("missing")
+        Some(i) => Err(format!(
+            "{} is {} after docker tag, not {id}",
+            tags[i],
+            found[i].as_ref().map_or("missing", |(i, _)| i.as_str())
         )),
     }
 }
@@ -892,6 +927,10 @@ struct Walk {
     candidates: Vec<Candidate>,
     /// Children of unknown media types, kept for a clearer error.
     unsupported: Vec<Candidate>,
+    /// Digests of the nested indexes walked so far: each is walked once, however often it
+    /// is listed (the same index listed n times on each of 8 levels was n^8 walks, and as
+    /// many candidates in memory; tests/fuzz_oci.rs).
+    walked: HashSet<String>,
 }
 
 struct Layout<'r, 'a> {
@@ -989,6 +1028,9 @@ impl<'r, 'a> Layout<'r, 'a> {
             };
             match candidate.descriptor.media_type.as_str() {
                 OCI_INDEX | DOCKER_LIST => {
+                    if !walk.walked.insert(candidate.descriptor.digest.clone()) {
+                        continue;
+                    }
                     let blob = self.blob_of(&candidate.descriptor, path)?;
                     let bytes = self.read_blob(&blob, path)?;
                     let listed_as = Some((blob.media_type.as_str(), path));

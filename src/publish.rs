@@ -14,8 +14,6 @@ use std::collections::{BTreeMap, HashMap};
 use std::io::Write;
 use std::sync::atomic::AtomicBool;
 
-use rayon::prelude::*;
-
 use crate::config::Config;
 use crate::docker::DockerCommand;
 use crate::error::Error;
@@ -23,10 +21,10 @@ use crate::interrupt;
 use crate::library::Repo;
 use crate::plan::{Node, Plan};
 use crate::process;
-use crate::registry::Registry;
+use crate::registry::{QUERY_THREADS, Registry, concurrently};
 
-/// Registry queries in flight at once.
-const QUERY_THREADS: usize = 8;
+/// How long one `docker push` may take.
+const PUSH_LIMIT: std::time::Duration = std::time::Duration::from_secs(30 * 60);
 /// Pushes in flight at once (each `docker push` already uploads layers in parallel).
 const PUSH_THREADS: usize = 4;
 
@@ -146,21 +144,6 @@ fn finished(action: &'static str, failures: Vec<String>) -> Result<(), Error> {
     }
 }
 
-/// Runs `f` over `items` on `threads` threads, keeping the order.
-fn concurrently<T: Sync, R: Send>(
-    items: &[T],
-    threads: usize,
-    f: impl Fn(&T) -> R + Sync,
-) -> Vec<R> {
-    match rayon::ThreadPoolBuilder::new()
-        .num_threads(threads.clamp(1, items.len().max(1)))
-        .build()
-    {
-        Ok(pool) => pool.install(|| items.par_iter().map(&f).collect()),
-        Err(_) => items.iter().map(f).collect(),
-    }
-}
-
 /// What `tag` and `push` do.
 #[derive(Debug, Clone)]
 pub struct PublishOptions {
@@ -179,19 +162,42 @@ fn source_image(config: &Config, node: &Node, tag: &str) -> String {
     }
 }
 
-/// `keg tag`: tags every node's tags and shared tags as `TARGET/repo:tag`.
+/// `keg tag`: tags every node's tags and shared tags as `TARGET/repo:tag`. A node whose
+/// image is only in its registry cache repo (built by a pool) is pulled by key first.
 pub fn tag(
     config: &Config,
     plan: &Plan,
     images: &HashMap<String, String>,
     options: &PublishOptions,
+    registry: &Registry,
     out: &mut dyn Write,
 ) -> Result<(), Error> {
     let mut failures = Vec::new();
     let cancel = interruptible();
-    for node in plan.order_indexes().into_iter().map(|i| &plan.nodes[i]) {
+    let remote = in_registry(plan, registry, true);
+    let mut images = images.clone();
+    for i in plan.order_indexes() {
+        let node = &plan.nodes[i];
         let Some(ns) = options.targets.for_arch(&node.arch) else {
             continue;
+        };
+        let pulled;
+        let node = if remote.contains_key(&i) {
+            let pull = docker(&["pull", &node.cache_tag]);
+            if options.dry_run {
+                writeln!(out, "  {}", pull.display()).map_err(Error::Output)?;
+            } else if let Err(reason) = process::run(&pull, None, cancel, Some(PUSH_LIMIT)) {
+                failures.push(format!("{}: {reason}", node.cache_tag));
+                continue;
+            } else if let Some(id) = crate::docker::Engine::image_id(&node.cache_tag) {
+                images.insert(node.cache_tag.clone(), id);
+            }
+            let mut copy = node.clone();
+            copy.built = Some(true);
+            pulled = copy;
+            &pulled
+        } else {
+            node
         };
         let mut tags: Vec<&String> = node.tags.iter().chain(&node.shared_tags).collect();
         if options.uniq {
@@ -205,7 +211,7 @@ pub fn tag(
             let cmd = docker(&["tag", &source, &target]);
             if options.dry_run {
                 writeln!(out, "  {}", cmd.display()).map_err(Error::Output)?;
-            } else if images.get(&target).is_none() || images.get(&target) != images.get(&source) {
+            } else if !images.contains_key(&target) || images.get(&target) != images.get(&source) {
                 out.flush().map_err(Error::Output)?;
                 if let Err(reason) = process::run(&cmd, None, cancel, None) {
                     failures.push(format!("{target}: {reason}"));
@@ -259,17 +265,115 @@ pub fn push(
     out: &mut dyn Write,
     err: &mut dyn Write,
 ) -> Result<(), Error> {
+    // Nodes whose key is in a registry cache repo (every node a pool built, and every node
+    // built with a registry --cache-repo): their tags are made there from that image by
+    // digest (`docker buildx imagetools create`), so a tag is exactly the image of record
+    // and nothing is pulled or uploaded again.
+    let remote = in_registry(plan, registry, false);
     let mut items = Vec::new();
-    for node in plan.order_indexes().into_iter().map(|i| &plan.nodes[i]) {
-        if let Some(ns) = options.targets.for_arch(&node.arch) {
-            items.extend(push_items(config, node, ns, options.uniq, images));
+    let mut copies: Vec<(String, String)> = Vec::new();
+    for (i, node) in plan.nodes.iter().enumerate() {
+        let Some(ns) = options.targets.for_arch(&node.arch) else {
+            continue;
+        };
+        let node_items = push_items(config, node, ns, options.uniq, images);
+        match remote.get(&i) {
+            Some(digest) => {
+                let repo = node.cache_tag.rsplit_once(':').map_or("", |(r, _)| r);
+                let image = format!("{repo}@{digest}");
+                copies.extend(
+                    node_items
+                        .into_iter()
+                        .map(|item| (item.target, image.clone())),
+                );
+            }
+            None => items.extend(node_items),
         }
     }
-    let failures: Vec<String> = push_all(&items, images, options, registry, out, err)?
+    let mut failures: Vec<String> = push_all(&items, images, options, registry, out, err)?
         .iter()
         .map(|f| f.describe(&items))
         .collect();
+    failures.extend(copy_all(&copies, options, registry, out, err)?);
     finished("pushing", failures)
+}
+
+/// The nodes whose cache repo is a registry that has their key (only those the local
+/// engine lacks with `missing_locally`): node index -> digest, one query each, all at once.
+pub fn in_registry(
+    plan: &Plan,
+    registry: &Registry,
+    missing_locally: bool,
+) -> HashMap<usize, String> {
+    let wanted: Vec<usize> = (0..plan.nodes.len())
+        .filter(|&i| {
+            let node = &plan.nodes[i];
+            (!missing_locally || node.built != Some(true))
+                && node
+                    .cache_tag
+                    .rsplit_once(':')
+                    .is_some_and(|(repo, _)| crate::docker::in_registry(repo))
+        })
+        .collect();
+    let references: Vec<String> = wanted
+        .iter()
+        .map(|&i| plan.nodes[i].cache_tag.clone())
+        .collect();
+    wanted
+        .into_iter()
+        .zip(registry.manifests(&references))
+        .filter_map(|(i, answer)| Some((i, answer.ok()??.digest)))
+        .collect()
+}
+
+/// `push` of tags whose image is in the registry: `imagetools create -t TARGET IMAGE@DIGEST`
+/// unless the target already has that digest. Returns the failures.
+fn copy_all(
+    copies: &[(String, String)],
+    options: &PublishOptions,
+    registry: &Registry,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+) -> Result<Vec<String>, Error> {
+    let cancel = interruptible();
+    let mut failures = Vec::new();
+    let targets: Vec<String> = copies.iter().map(|(t, _)| t.clone()).collect();
+    // What each target holds: its digest and its members' (imagetools create wraps one
+    // manifest in an index).
+    let answers: Vec<Vec<String>> = if options.force {
+        vec![Vec::new(); copies.len()]
+    } else {
+        registry
+            .manifests(&targets)
+            .into_iter()
+            .map(|a| match a.ok().flatten() {
+                Some(m) => std::iter::once(m.digest)
+                    .chain(m.manifests.into_iter().map(|d| d.digest))
+                    .collect(),
+                None => Vec::new(),
+            })
+            .collect()
+    };
+    for ((target, image), found) in copies.iter().zip(answers) {
+        check_interrupted()?;
+        let digest = image.rsplit_once('@').map_or("", |(_, d)| d);
+        if found.iter().any(|d| d == digest) {
+            writeln!(err, "skipping {target} (remote image matches local)")
+                .map_err(Error::Output)?;
+            continue;
+        }
+        writeln!(out, "Pushing {target}").map_err(Error::Output)?;
+        let cmd = docker(&["buildx", "imagetools", "create", "-t", target, image]);
+        if options.dry_run {
+            writeln!(out, "  {}", cmd.display()).map_err(Error::Output)?;
+            continue;
+        }
+        out.flush().map_err(Error::Output)?;
+        if let Err(reason) = process::run(&cmd, None, cancel, Some(PUSH_LIMIT)) {
+            failures.push(format!("{target}: {reason}"));
+        }
+    }
+    Ok(failures)
 }
 
 /// A tag that could not be pushed: its index in the items, and why.
@@ -301,7 +405,11 @@ pub fn push_all(
         vec![None; items.len()]
     } else {
         concurrently(items, QUERY_THREADS, |item| {
-            Some(registry.image_ids(&item.target).map_err(|e| e.to_string()))
+            Some(
+                registry
+                    .image_identities(&item.target)
+                    .map_err(|e| e.to_string()),
+            )
         })
     };
     let cancel = interruptible();
@@ -348,11 +456,35 @@ pub fn push_all(
         }
     }
     out.flush().map_err(Error::Output)?;
-    let results = concurrently(&to_push, PUSH_THREADS, |&i| {
-        process::run(&docker(&["push", &items[i].target]), None, cancel, None)
-            .map_err(|reason| PushFailure { item: i, reason })
+    // The tags of one repository one after another (the first uploads the blobs, the rest
+    // only their manifests; and registries race on concurrent writes of one manifest),
+    // repositories at once.
+    let mut groups: Vec<Vec<usize>> = Vec::new();
+    for i in to_push {
+        let repository = |i: usize| {
+            let target = &items[i].target;
+            target.rsplit_once(':').map_or(target.as_str(), |(r, _)| r)
+        };
+        match groups
+            .iter_mut()
+            .find(|g| repository(g[0]) == repository(i))
+        {
+            Some(group) => group.push(i),
+            None => groups.push(vec![i]),
+        }
+    }
+    let results = concurrently(&groups, PUSH_THREADS, |group| {
+        group
+            .iter()
+            .filter_map(|&i| {
+                let push = docker(&["push", &items[i].target]);
+                process::run(&push, None, cancel, Some(PUSH_LIMIT))
+                    .err()
+                    .map(|reason| PushFailure { item: i, reason })
+            })
+            .collect::<Vec<_>>()
     });
-    failures.extend(results.into_iter().filter_map(Result::err));
+    failures.extend(results.into_iter().flatten());
     check_interrupted()?;
     Ok(failures)
 }

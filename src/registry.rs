@@ -5,7 +5,8 @@
 //! [`Registry`] answers that with one `GET /v2/<name>/manifests/<tag>` per tag (plus one per
 //! index member for [`Registry::image_ids`]), in process, on shared keep-alive connections,
 //! so that a whole library's tags can be asked concurrently in well under a second instead of
-//! spawning `docker buildx imagetools inspect` (~150 ms each) per tag.
+//! spawning `docker buildx imagetools inspect` (~150 ms each) per tag. `remote arches` reads
+//! manifests as served ([`Registry::raw_manifest`]) and image configs ([`Registry::blob`]).
 //!
 //! Invariants:
 //! - A [`RemoteManifest`]'s `digest` is the sha256 of the exact bytes received. When the
@@ -177,6 +178,16 @@ pub struct RemoteDescriptor {
     pub platform: Option<String>,
 }
 
+/// A manifest or index exactly as the registry served it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RawObject {
+    pub bytes: Vec<u8>,
+    /// `sha256:<hex>` of `bytes`.
+    pub digest: String,
+    /// The `Content-Type` it was served with, if any.
+    pub media_type: Option<String>,
+}
+
 /// Which path answered how many manifest queries.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Stats {
@@ -271,6 +282,25 @@ struct AuthState {
     credentials: HashMap<String, Option<Credentials>>,
 }
 
+/// Registry queries in flight at once.
+pub const QUERY_THREADS: usize = 8;
+
+/// Runs `f` over `items` on `threads` threads, keeping the order.
+pub fn concurrently<T: Sync, R: Send>(
+    items: &[T],
+    threads: usize,
+    f: impl Fn(&T) -> R + Sync,
+) -> Vec<R> {
+    use rayon::prelude::*;
+    match rayon::ThreadPoolBuilder::new()
+        .num_threads(threads.clamp(1, items.len().max(1)))
+        .build()
+    {
+        Ok(pool) => pool.install(|| items.par_iter().map(&f).collect()),
+        Err(_) => items.iter().map(f).collect(),
+    }
+}
+
 impl Default for Registry {
     fn default() -> Self {
         Registry::new()
@@ -330,6 +360,15 @@ impl Registry {
         self.fetch(&Reference::parse(reference)?)
     }
 
+    /// The manifest behind each of `references`: one query each, [`QUERY_THREADS`] at a
+    /// time, in the order given.
+    pub fn manifests(
+        &self,
+        references: &[String],
+    ) -> Vec<Result<Option<RemoteManifest>, RegistryError>> {
+        concurrently(references, QUERY_THREADS, |r| self.manifest(r))
+    }
+
     /// Image ids (config digests) behind a tag: one for an image manifest, one per member
     /// (each fetched) for an index; empty when absent.
     pub fn image_ids(&self, reference: &str) -> Result<Vec<String>, RegistryError> {
@@ -348,12 +387,30 @@ impl Registry {
         Ok(ids)
     }
 
-    /// Manifest digests behind a tag: the members of an index, or the manifest's own digest;
-    /// empty when absent.
+    /// Every id a local image of `reference` can have: the digest of the manifest or index
+    /// it points at (an engine with the containerd image store names images so), then the
+    /// config digests (a graph-driver image store's ids); empty when absent.
+    pub fn image_identities(&self, reference: &str) -> Result<Vec<String>, RegistryError> {
+        let Some(top) = self.manifest(reference)? else {
+            return Ok(Vec::new());
+        };
+        let mut ids = vec![top.digest.clone()];
+        ids.extend(self.image_ids(reference)?);
+        Ok(ids)
+    }
+
+    /// Manifest digests behind a tag: the image members of an index (attestation manifests,
+    /// whose platform is `unknown/unknown`, left out), or the manifest's own digest; empty
+    /// when absent.
     pub fn manifest_digests(&self, reference: &str) -> Result<Vec<String>, RegistryError> {
         Ok(match self.manifest(reference)? {
             None => Vec::new(),
-            Some(m) if m.is_index() => m.manifests.into_iter().map(|d| d.digest).collect(),
+            Some(m) if m.is_index() => m
+                .manifests
+                .into_iter()
+                .filter(|d| d.platform.as_deref() != Some("unknown/unknown"))
+                .map(|d| d.digest)
+                .collect(),
             Some(m) => vec![m.digest],
         })
     }
@@ -399,21 +456,115 @@ impl Registry {
     }
 
     fn fetch_http(&self, reference: &Reference) -> Result<Option<RemoteManifest>, RegistryError> {
+        let Some(raw) = self.raw_manifest_http(reference)? else {
+            return Ok(None);
+        };
+        parse_manifest(&raw.bytes, raw.digest, raw.media_type.as_deref())
+            .map(Some)
+            .map_err(|reason| RegistryError::BadManifest {
+                reference: reference.to_string(),
+                reason,
+            })
+    }
+
+    /// The manifest or index a reference points at, exactly as served (`Ok(None)` when
+    /// absent), over HTTP with the buildx fallback as for [`Registry::manifest`].
+    pub fn raw_manifest(&self, reference: &Reference) -> Result<Option<RawObject>, RegistryError> {
+        let http = match self.path {
+            QueryPath::Buildx => Err(None),
+            _ => self.raw_manifest_http(reference).map_err(Some),
+        };
+        match http {
+            Ok(found) => {
+                self.http_count.fetch_add(1, Ordering::Relaxed);
+                Ok(found)
+            }
+            Err(Some(error)) if self.path == QueryPath::Http || !error.worth_fallback() => {
+                Err(error)
+            }
+            Err(error) => {
+                self.buildx_count.fetch_add(1, Ordering::Relaxed);
+                raw_with_buildx(reference).map_err(|buildx| match error {
+                    Some(http) => RegistryError::Fallback {
+                        http: Box::new(http),
+                        buildx,
+                    },
+                    None => RegistryError::Buildx {
+                        reference: reference.to_string(),
+                        message: buildx,
+                    },
+                })
+            }
+        }
+    }
+
+    /// A blob of the reference's repository (an image config), verified against its digest.
+    pub fn blob(&self, reference: &Reference, digest: &str) -> Result<Vec<u8>, RegistryError> {
+        let url = self.api_url(reference, &format!("blobs/{digest}"));
         let name = reference.to_string();
+        let Some(reply) = self.get(reference, &url)? else {
+            return Err(RegistryError::Status {
+                reference: name,
+                url,
+                status: 404,
+                detail: format!("blob {digest} not found"),
+            });
+        };
+        let actual = sha256_digest(&reply.body);
+        if digest.starts_with("sha256:") && actual != digest {
+            return Err(RegistryError::DigestMismatch {
+                reference: name,
+                expected: digest.to_string(),
+                actual,
+            });
+        }
+        Ok(reply.body)
+    }
+
+    fn api_url(&self, reference: &Reference, object: &str) -> String {
         let host = reference.api_host();
         let scheme = if is_insecure(host, &self.insecure) {
             "http"
         } else {
             "https"
         };
-        let url = format!(
-            "{scheme}://{host}/v2/{}/manifests/{}",
-            reference.path,
-            reference.object()
-        );
+        format!("{scheme}://{host}/v2/{}/{object}", reference.path)
+    }
+
+    fn raw_manifest_http(&self, reference: &Reference) -> Result<Option<RawObject>, RegistryError> {
+        let name = reference.to_string();
+        let url = self.api_url(reference, &format!("manifests/{}", reference.object()));
+        let Some(reply) = self.get(reference, &url)? else {
+            return Ok(None);
+        };
+        let digest = sha256_digest(&reply.body);
+        for expected in [reply.content_digest.as_deref(), reference.digest.as_deref()]
+            .into_iter()
+            .flatten()
+        {
+            if expected.starts_with("sha256:") && expected != digest {
+                return Err(RegistryError::DigestMismatch {
+                    reference: name,
+                    expected: expected.to_string(),
+                    actual: digest,
+                });
+            }
+        }
+        Ok(Some(RawObject {
+            bytes: reply.body,
+            digest,
+            media_type: reply.content_type,
+        }))
+    }
+
+    /// One authenticated GET of a registry API URL: `Ok(None)` for "not found", an error for
+    /// any other failure.
+    fn get(&self, reference: &Reference, url: &str) -> Result<Option<Reply>, RegistryError> {
+        let name = reference.to_string();
+        let host = reference.api_host();
         let scope = format!("repository:{}:pull", reference.path);
         let mut authorization = self.known_authorization(reference, &scope)?;
-        let mut reply = self.send(&name, &url, authorization.as_deref())?;
+        let mut reply = self.send(&name, url, authorization.as_deref())?;
         if reply.status == 401 {
             // Unknown, expired or revoked: ask again, once.
             lock(&self.auth)
@@ -425,7 +576,7 @@ impl Registry {
                 .flat_map(|h| parse_challenges(h))
                 .collect::<Vec<_>>();
             authorization = Some(self.answer_challenge(reference, &scope, &challenges)?);
-            reply = self.send(&name, &url, authorization.as_deref())?;
+            reply = self.send(&name, url, authorization.as_deref())?;
         }
         if reply.status == 404 || reply.not_found() {
             return Ok(None);
@@ -444,30 +595,12 @@ impl Registry {
         if !(200..300).contains(&reply.status) {
             return Err(RegistryError::Status {
                 reference: name,
-                url,
+                url: url.to_string(),
                 status: reply.status,
                 detail: reply.error_detail(),
             });
         }
-        let digest = sha256_digest(&reply.body);
-        for expected in [reply.content_digest.as_deref(), reference.digest.as_deref()]
-            .into_iter()
-            .flatten()
-        {
-            if expected.starts_with("sha256:") && expected != digest {
-                return Err(RegistryError::DigestMismatch {
-                    reference: name,
-                    expected: expected.to_string(),
-                    actual: digest,
-                });
-            }
-        }
-        parse_manifest(&reply.body, digest, reply.content_type.as_deref())
-            .map(Some)
-            .map_err(|reason| RegistryError::BadManifest {
-                reference: name,
-                reason,
-            })
+        Ok(Some(reply))
     }
 
     /// One GET; the whole body is read, so the connection goes back to the pool.
@@ -1076,6 +1209,17 @@ pub fn parse_manifest(
 /// bytes exactly as served (no newline added: checked against the registry's digest in the
 /// tests), so their sha256 is the digest.
 fn inspect_with_buildx(reference: &Reference) -> Result<Option<RemoteManifest>, String> {
+    let Some(raw) = raw_with_buildx(reference)? else {
+        return Ok(None);
+    };
+    parse_manifest(&raw.bytes, raw.digest, None)
+        .map(Some)
+        .map_err(|e| format!("invalid manifest: {e}"))
+}
+
+/// The bytes `docker buildx imagetools inspect --raw REF` prints, checked against a pinned
+/// digest.
+fn raw_with_buildx(reference: &Reference) -> Result<Option<RawObject>, String> {
     let name = reference.to_string();
     let output = Command::new("docker")
         .args(["buildx", "imagetools", "inspect", "--raw", &name])
@@ -1102,9 +1246,11 @@ fn inspect_with_buildx(reference: &Reference) -> Result<Option<RemoteManifest>, 
             "digest mismatch: expected {expected}, got {digest}"
         ));
     }
-    parse_manifest(&output.stdout, digest, None)
-        .map(Some)
-        .map_err(|e| format!("invalid manifest: {e}"))
+    Ok(Some(RawObject {
+        bytes: output.stdout,
+        digest,
+        media_type: None,
+    }))
 }
 
 // ---------------------------------------------------------------------------------------

@@ -16,45 +16,102 @@ use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 pub enum Event {
     Started {
         node: usize,
+        /// What runs: `build`, `pull` or `import`.
+        action: &'static str,
     },
     /// The build's current step (a `Step N/M` or `#N [..]` line).
-    Step {
+    Step { node: usize, step: String },
+    /// The node's image exists now: built (or imported), or pulled from the registry.
+    Done {
         node: usize,
-        step: String,
-    },
-    Built {
-        node: usize,
+        /// The member of the run it ran on.
+        member: usize,
         elapsed: Duration,
+        pulled: bool,
+        /// `--push` (or the registry cache tag): None when nothing was pushed, else the result.
+        pushed: Option<Result<(), String>>,
     },
     Failed {
         node: usize,
+        member: usize,
         elapsed: Duration,
         reason: String,
+        /// Whether the infrastructure failed (then the node may be retried).
+        infra: Option<Infra>,
         log: String,
         tail: Vec<String>,
     },
+}
+
+/// An infrastructure failure: not the build's fault.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Infra {
+    /// The member no longer answers: it leaves the pool.
+    Gone(String),
+    /// A connection or registry fault; the member still answers.
+    Transient,
 }
 
 /// How a node ended, for the summary.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {
     Built(Duration),
+    /// Pulled from the registry cache by its key.
+    Pulled(Duration),
     Cached,
-    Failed(String),
+    /// An ancestor of the selection that nothing to build needed.
+    Unneeded,
+    Failed {
+        reason: String,
+        /// How long it ran; None when it failed before starting.
+        elapsed: Option<Duration>,
+    },
     Skipped(String),
     NotStarted,
 }
 
 impl Outcome {
-    fn label(&self) -> &'static str {
+    pub fn label(&self) -> &'static str {
         match self {
             Outcome::Built(_) => "built",
+            Outcome::Pulled(_) => "pulled",
             Outcome::Cached => "cached",
-            Outcome::Failed(_) => "failed",
+            Outcome::Unneeded => "unneeded",
+            Outcome::Failed { .. } => "failed",
             Outcome::Skipped(_) => "skipped",
             Outcome::NotStarted => "not started",
         }
     }
+
+    /// A failure before anything ran.
+    pub fn failed(reason: impl Into<String>) -> Outcome {
+        Outcome::Failed {
+            reason: reason.into(),
+            elapsed: None,
+        }
+    }
+
+    /// Whether the node's image exists at the end.
+    pub fn has_image(&self) -> bool {
+        matches!(
+            self,
+            Outcome::Built(_) | Outcome::Pulled(_) | Outcome::Cached
+        )
+    }
+}
+
+/// One node's row in the summary.
+#[derive(Debug, Clone)]
+pub struct Row {
+    pub outcome: Outcome,
+    /// Not selected: in the run for its key (an ancestor of what was).
+    pub ancestor: bool,
+    /// Why pushing its tags failed (a failed push is not a failed build).
+    pub push_error: Option<String>,
+    /// The builder it ran on (with a pool).
+    pub builder: Option<String>,
+    /// Every failed attempt before the last, for people.
+    pub retries: Vec<String>,
 }
 
 /// Renders events for one run.
@@ -111,8 +168,8 @@ impl Reporter {
 
     pub fn event(&mut self, event: &Event) {
         match event {
-            Event::Started { node } => {
-                self.line(&format!("start   {}", self.ids[*node]));
+            Event::Started { node, action } => {
+                self.line(&format!("start   {} ({action})", self.ids[*node]));
                 if let Some(p) = &mut self.progress {
                     let bar = p.multi.add(ProgressBar::new_spinner());
                     bar.set_style(
@@ -129,16 +186,23 @@ impl Reporter {
                     bar.set_message(step.clone());
                 }
             }
-            Event::Built { node, elapsed } => {
+            Event::Done {
+                node,
+                elapsed,
+                pulled,
+                pushed,
+                ..
+            } => {
                 self.finish_bar(*node);
                 if let Some(p) = &self.progress {
                     p.overall.inc(1);
                 }
-                self.line(&format!(
-                    "built   {} in {}",
-                    self.ids[*node],
-                    seconds(*elapsed)
-                ));
+                let verb = if *pulled { "pulled " } else { "built  " };
+                let mut text = format!("{verb} {} in {}", self.ids[*node], seconds(*elapsed));
+                if let Some(Err(reason)) = pushed {
+                    text.push_str(&format!("\n        push FAILED: {reason}"));
+                }
+                self.line(&text);
             }
             Event::Failed {
                 node,
@@ -146,8 +210,12 @@ impl Reporter {
                 reason,
                 log,
                 tail,
+                ..
             } => {
                 self.finish_bar(*node);
+                if let Some(p) = &self.progress {
+                    p.overall.inc(1);
+                }
                 let mut text = format!(
                     "FAILED  {} after {}: {reason}",
                     self.ids[*node],
@@ -184,41 +252,81 @@ impl Reporter {
     }
 
     /// Clears the bars and prints the summary table to stdout.
-    pub fn summary(&mut self, outcomes: &[Outcome]) {
+    pub fn summary(&mut self, rows: &[Row]) {
         if let Some(p) = self.progress.take() {
             p.overall.finish_and_clear();
             let _ = p.multi.clear();
         }
         let width = self.ids.iter().map(String::len).max().unwrap_or(4).max(4);
+        let pool = rows.iter().any(|r| r.builder.is_some());
+        let bwidth = rows
+            .iter()
+            .filter_map(|r| r.builder.as_ref().map(String::len))
+            .max()
+            .unwrap_or(0)
+            .max(7);
         let mut out = std::io::stdout().lock();
-        let _ = writeln!(
+        let _ = write!(
             out,
-            "\n{:<width$}  {:<11}  {:>8}  note",
+            "\n{:<width$}  {:<11}  {:>8}  ",
             "node", "result", "time"
         );
-        for (id, outcome) in self.ids.iter().zip(outcomes) {
-            let (time, note) = match outcome {
-                Outcome::Built(d) => (seconds(*d), String::new()),
-                Outcome::Failed(reason) | Outcome::Skipped(reason) => {
-                    ("-".to_string(), reason.clone())
-                }
-                _ => ("-".to_string(), String::new()),
-            };
-            let _ = writeln!(
-                out,
-                "{id:<width$}  {:<11}  {time:>8}  {note}",
-                outcome.label()
-            );
+        if pool {
+            let _ = write!(out, "{:<bwidth$}  ", "builder");
         }
-        let count = |label: &str| outcomes.iter().filter(|o| o.label() == label).count();
+        let _ = writeln!(out, "note");
+        for (id, row) in self.ids.iter().zip(rows) {
+            let (time, mut notes) = match &row.outcome {
+                Outcome::Built(d) | Outcome::Pulled(d) => (seconds(*d), Vec::new()),
+                Outcome::Failed { reason, elapsed } => (
+                    elapsed.map_or_else(|| "-".to_string(), seconds),
+                    vec![reason.clone()],
+                ),
+                Outcome::Skipped(reason) => ("-".to_string(), vec![reason.clone()]),
+                _ => ("-".to_string(), Vec::new()),
+            };
+            if row.ancestor {
+                notes.insert(0, "ancestor of the selection".to_string());
+            }
+            if let Some(reason) = &row.push_error {
+                notes.push(format!("push failed: {reason}"));
+            }
+            notes.extend(row.retries.iter().cloned());
+            let _ = write!(
+                out,
+                "{id:<width$}  {:<11}  {time:>8}  ",
+                row.outcome.label()
+            );
+            if pool {
+                let _ = write!(out, "{:<bwidth$}  ", row.builder.as_deref().unwrap_or("-"));
+            }
+            let _ = writeln!(out, "{}", notes.join("; "));
+        }
+        let count = |label: &str| rows.iter().filter(|r| r.outcome.label() == label).count();
+        let mut totals = vec![
+            format!("{} built", count("built")),
+            format!("{} cached", count("cached")),
+        ];
+        for label in ["pulled", "unneeded"] {
+            if count(label) > 0 {
+                totals.push(format!("{} {label}", count(label)));
+            }
+        }
+        totals.push(format!("{} failed", count("failed")));
+        totals.push(format!("{} skipped", count("skipped")));
+        totals.push(format!("{} not started", count("not started")));
+        let push_failures = rows.iter().filter(|r| r.push_error.is_some()).count();
+        if push_failures > 0 {
+            totals.push(format!("{push_failures} pushes failed"));
+        }
+        let retries: usize = rows.iter().map(|r| r.retries.len()).sum();
+        if retries > 0 {
+            totals.push(format!("{retries} retried"));
+        }
         let _ = writeln!(
             out,
-            "\n{} built, {} cached, {} failed, {} skipped, {} not started in {}",
-            count("built"),
-            count("cached"),
-            count("failed"),
-            count("skipped"),
-            count("not started"),
+            "\n{} in {}",
+            totals.join(", "),
             seconds(self.start.elapsed())
         );
         let _ = out.flush();

@@ -3,11 +3,13 @@
 //!
 //! Invariants: a source is resolved at most once per run (memoized by what it reads:
 //! URL, commit, directory, file and builder), fetching uses no network when the commit is
-//! already cached, and every failure names the entry (`repo:tag`), the architecture, the
-//! URL, the commit and what git answered. Before many sources are read, their missing
-//! commits are fetched first, [`FetchSettings::jobs`] repositories at a time
-//! ([`Sources::prefetch`]): network fetches wait on latency, so they overlap far beyond the
-//! number of cores; one repository's commits are fetched one after another.
+//! already cached, a commit fetched by its id or taken from a local repository still needs
+//! its GitFetch to name a ref of the repository (as bashbrew requires), and every failure
+//! names the entry (`repo:tag`), the architecture, the URL, the commit and what git
+//! answered. Before many sources are read, their missing commits are fetched first,
+//! [`FetchSettings::jobs`] repositories at a time ([`Sources::prefetch`]): network fetches
+//! wait on latency, so they overlap far beyond the number of cores; one repository's
+//! commits are fetched one after another.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -154,8 +156,13 @@ impl Sources {
         if let Some(e) = lock(&self.failed).remove(&key.fetch_key()) {
             return Err(fail(fetching(), e));
         }
-        self.cache
-            .ensure_commit(&key.url, &key.fetch_ref, &key.commit)
+        if crate::debug::enabled() && !self.cache.has_commit(&key.commit) {
+            crate::debug::git(format_args!(
+                "fetch {} {} (then {}:, if the commit is refused)",
+                key.url, key.commit, key.fetch_ref
+            ));
+        }
+        self.fetch_checked(&key.fetch_key())
             .map_err(|e| fail(fetching(), e))?;
         let tree = self
             .cache
@@ -170,6 +177,7 @@ impl Sources {
             Scan::default()
         } else {
             let path = join_path(&key.directory, &key.file);
+            crate::debug::git(format_args!("show {}:{path}", key.commit));
             let bytes = self
                 .cache
                 .read_file(&key.commit, &path)
@@ -228,6 +236,23 @@ impl Sources {
             .collect()
     }
 
+    /// Gets one commit into the cache when it is missing. As in bashbrew, GitFetch must name
+    /// a ref of the repository, even when the commit came by its id or from a local
+    /// repository (checked when keg had to get it).
+    fn fetch_checked(&self, (url, fetch_ref, commit): &FetchKey) -> Result<(), GitError> {
+        let fetched = self.cache.ensure_commit(url, fetch_ref, commit)?;
+        if matches!(fetched, git::Fetched::ById | git::Fetched::Local)
+            && !self.cache.remote_has_ref(url, fetch_ref)?
+        {
+            return Err(GitError::NoSuchRef {
+                url: url.clone(),
+                fetch_ref: fetch_ref.clone(),
+                commit: commit.clone(),
+            });
+        }
+        Ok(())
+    }
+
     /// Fetches every commit `items` need that the cache lacks: up to
     /// [`FetchSettings::jobs`] repositories at a time, each repository's commits one after
     /// another. Failures are kept for [`Sources::source`] to report.
@@ -253,7 +278,7 @@ impl Sources {
                             break;
                         };
                         for key in group {
-                            if let Err(e) = self.cache.ensure_commit(&key.0, &key.1, &key.2) {
+                            if let Err(e) = self.fetch_checked(&key) {
                                 lock(&self.failed).insert(key, e);
                             }
                         }

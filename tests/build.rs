@@ -350,18 +350,21 @@ fn registry_cache_round_trip() {
     let t = Test::new();
     let n = Names::new("cache");
     let r = t.git_repo("src");
-    r.file(
-        "c/Dockerfile",
-        &format!("FROM {BASE}\nRUN echo expensive > /e.txt\nCMD [\"cat\", \"/e.txt\"]\n"),
-    );
-    let c = r.commit("c");
     let repo = n.repo("c");
-    t.manifest(&repo, &format!("Maintainers: T (@t)\nGitRepo: ../src\nGitCommit: {c}\n\nTags: 1\nDirectory: c\nBuilder: buildkit\n"));
+    let version = |v: &str| {
+        r.file(
+            "c/Dockerfile",
+            &format!("FROM {BASE}\nRUN sleep 2 && echo expensive > /e.txt\nRUN echo {v} > /v.txt\nCMD [\"cat\", \"/e.txt\", \"/v.txt\"]\n"),
+        );
+        let c = r.commit(v);
+        t.manifest(&repo, &format!("Maintainers: T (@t)\nGitRepo: ../src\nGitCommit: {c}\n\nTags: 1\nDirectory: c\nBuilder: buildkit\n"));
+    };
     let registry =
         std::env::var("KEG_TEST_REGISTRY").unwrap_or_else(|_| "127.0.0.1:5000".to_string());
     let cache_repo = format!("{registry}/{}/cache", n.prefix);
     let logs = t.path().join("logs");
     let build = || {
+        let _ = std::fs::remove_dir_all(&logs);
         t.run(&[
             "build",
             "--pull",
@@ -373,32 +376,77 @@ fn registry_cache_round_trip() {
             &repo,
         ])
     };
+    let log = || {
+        let file = std::fs::read_dir(&logs)
+            .unwrap()
+            .flatten()
+            .flat_map(|run| std::fs::read_dir(run.path()).unwrap().flatten())
+            .next()
+            .unwrap();
+        std::fs::read_to_string(file.path()).unwrap()
+    };
+    // A machine that starts empty: none of this test's images, no build cache.
+    let wipe = || {
+        let out = docker(&["image", "ls", "--format", "{{.Repository}}:{{.Tag}}"]);
+        for image in out.lines().filter(|l| l.contains(&n.prefix)) {
+            docker(&["rmi", "-f", image]);
+        }
+        docker(&["builder", "prune", "-af"]);
+    };
+
+    version("v1");
     let first = build();
     assert_eq!(first.code, 0, "{first:#?}");
-    // A machine that starts empty: no images, no build cache.
-    let out = docker(&["image", "ls", "--format", "{{.Repository}}:{{.Tag}}"]);
-    for image in out.lines().filter(|l| l.contains(&n.prefix)) {
-        docker(&["rmi", "-f", image]);
-    }
-    docker(&["builder", "prune", "-af"]);
-    std::fs::remove_dir_all(&logs).unwrap();
+    let text = log();
+    assert!(
+        text.contains(&format!("type=registry,ref={cache_repo}:ref-"))
+            && text.contains(",mode=max"),
+        "the build exports its layers to its cache ref: {text}"
+    );
+
+    // The same key on an empty machine: the registry has its image, which is pulled.
+    wipe();
     let second = build();
     assert_eq!(second.code, 0, "{second:#?}");
-    assert_eq!(results(&second).values().collect::<Vec<_>>(), ["built"]);
-    let log = std::fs::read_dir(&logs)
-        .unwrap()
-        .flatten()
-        .flat_map(|run| std::fs::read_dir(run.path()).unwrap().flatten())
-        .next()
-        .unwrap();
-    let text = std::fs::read_to_string(log.path()).unwrap();
+    assert_eq!(results(&second).values().collect::<Vec<_>>(), ["pulled"]);
+    assert_eq!(
+        docker(&["run", "--rm", &format!("{repo}:1")]).trim(),
+        "expensive\nv1"
+    );
+
+    // A version bump on an empty machine: a new key, built from the cache ref's layers.
+    wipe();
+    version("v2");
+    let third = build();
+    assert_eq!(third.code, 0, "{third:#?}");
+    assert_eq!(results(&third).values().collect::<Vec<_>>(), ["built"]);
+    let text = log();
     assert!(text.contains("importing cache manifest from"), "{text}");
+    // The slow step never runs: BuildKit reports it CACHED, or (with the containerd image
+    // store, which unpacks what it reuses) as its cached layer extracted, in no time.
+    let step = text
+        .lines()
+        .find_map(|l| {
+            let rest = l.strip_prefix('#')?;
+            let (number, what) = rest.split_once(' ')?;
+            what.contains("RUN sleep 2 && echo expensive")
+                .then(|| format!("#{number} "))
+        })
+        .unwrap_or_else(|| panic!("no slow step in the log: {text}"));
+    let lines: Vec<&str> = text.lines().filter(|l| l.starts_with(&step)).collect();
+    let done = lines
+        .iter()
+        .find_map(|l| l.strip_prefix(&format!("{step}DONE ")))
+        .and_then(|t| t.trim_end_matches('s').parse::<f64>().ok());
+    let imported = lines
+        .iter()
+        .any(|l| l.ends_with("CACHED") || l.contains(" extracting sha256:"));
     assert!(
-        text.contains("RUN echo expensive > /e.txt") && text.contains("CACHED"),
-        "{text}"
+        imported && done.is_none_or(|secs| secs < 1.0),
+        "the slow step is imported, not run: {lines:#?}"
     );
     assert_eq!(
         docker(&["run", "--rm", &format!("{repo}:1")]).trim(),
-        "expensive"
+        "expensive\nv2"
     );
 }

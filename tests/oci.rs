@@ -1,9 +1,9 @@
-//! `Builder: oci-import` end to end: OCI layouts made by `skopeo copy` from an image of the
+//! `Builder: oci-import` end to end: OCI layouts written by `docker save` from an image of the
 //! engine, committed to a git repository, selected and imported through `keg::oci` into the
 //! real engine.
 //!
 //! `#[ignore]`d like tests/build.rs: `scripts/test` runs them with `--include-ignored` after
-//! scripts/setup-docker (which installs skopeo); a missing engine or skopeo fails them.
+//! scripts/setup-docker; a missing engine fails them.
 //! Every test makes its own image (unique label and layer), so image ids never collide
 //! between tests, and removes every image it made.
 
@@ -57,15 +57,45 @@ fn require_tools() {
         engine.status.success(),
         "no Docker engine: run scripts/setup-docker first"
     );
-    let skopeo = run("skopeo", &["--version"]);
-    assert!(
-        skopeo.status.success(),
-        "skopeo does not work: run scripts/setup-docker first"
-    );
     assert!(
         image_id(BASE).is_some(),
         "{BASE} is missing: run scripts/setup-docker"
     );
+}
+
+/// The ids of the images labelled `keg.test=<marker>` (every image a layout test makes
+/// carries its own marker).
+fn marked(marker: &str) -> Vec<String> {
+    let out = ok(
+        "docker",
+        &[
+            "image",
+            "ls",
+            "--quiet",
+            "--no-trunc",
+            "--filter",
+            &format!("label=keg.test={marker}"),
+        ],
+    );
+    let mut ids: Vec<String> = out.lines().map(str::to_owned).collect();
+    ids.sort();
+    ids.dedup();
+    ids
+}
+
+/// `.RootFS.Layers` of a local image: the same in every image store.
+fn layers(reference: &str) -> Vec<String> {
+    let out = ok(
+        "docker",
+        &[
+            "image",
+            "inspect",
+            "--format",
+            "{{json .RootFS.Layers}}",
+            reference,
+        ],
+    );
+    serde_json::from_str(&out).unwrap()
 }
 
 /// The engine's platform, as keg names it (the base image is built for it).
@@ -122,7 +152,7 @@ impl Drop for Names {
     }
 }
 
-/// A git repository holding an OCI layout under `img/` (made by skopeo from a fresh image
+/// A git repository holding an OCI layout under `img/` (saved by docker from a fresh image
 /// with a unique layer), and a git cache with its commit.
 struct Layout {
     t: Test,
@@ -161,11 +191,7 @@ impl Layout {
             "docker build failed: {}",
             String::from_utf8_lossy(&out.stderr)
         );
-        let dest = format!("oci:{}/{LAYOUT}:latest", repo.path.display());
-        ok(
-            "skopeo",
-            &["copy", "--quiet", &format!("docker-daemon:{source}"), &dest],
-        );
+        common::oci_layout(&source, &repo.path.join(LAYOUT));
         // The source image goes: the imported image must come from the layout alone.
         ok("docker", &["rmi", &source]);
         assert!(repo.path.join(LAYOUT).join("index.json").is_file());
@@ -207,21 +233,19 @@ fn no_cancel() -> AtomicBool {
 }
 
 #[test]
-#[ignore = "needs the Docker rig and skopeo (scripts/setup-docker); scripts/test runs it"]
-fn imports_a_skopeo_layout_and_points_every_tag_at_it() {
+#[ignore = "needs the Docker rig (scripts/setup-docker); scripts/test runs it"]
+fn imports_a_saved_layout_and_points_every_tag_at_it() {
     let mut n = Names::new("import");
     let layout = Layout::new(&mut n);
     let platform = host_platform();
     let selected = layout.select(&layout.commit, &platform).unwrap();
-    let id = selected.image_id();
-    n.ids.push(id.clone());
     assert_eq!(selected.layers.len(), 2, "{selected:#?}");
     assert_eq!(selected.index_path, "img/index.json");
     assert_eq!(selected.platform, platform.to_string());
     assert!(selected.layers[0].path.starts_with("img/blobs/sha256/"));
     assert_eq!(
-        image_id(&id),
-        None,
+        marked(&layout.marker),
+        Vec::<String>::new(),
         "the image must not exist before the import"
     );
 
@@ -241,6 +265,11 @@ fn imports_a_skopeo_layout_and_points_every_tag_at_it() {
     )
     .unwrap();
 
+    let imported = marked(&layout.marker);
+    n.ids.extend(imported.iter().cloned());
+    assert_eq!(imported.len(), 1, "{imported:?}");
+    let id = image_id(&moved).unwrap();
+    assert_eq!(layers(&moved), selected.diff_ids());
     for tag in [&moved, &format!("{}:latest", n.repo("b")), &registry] {
         assert_eq!(image_id(tag).as_deref(), Some(id.as_str()), "{tag}");
     }
@@ -283,14 +312,12 @@ fn imports_a_skopeo_layout_and_points_every_tag_at_it() {
 }
 
 #[test]
-#[ignore = "needs the Docker rig and skopeo (scripts/setup-docker); scripts/test runs it"]
+#[ignore = "needs the Docker rig (scripts/setup-docker); scripts/test runs it"]
 fn an_altered_layer_byte_fails_and_creates_no_image() {
     let mut n = Names::new("corrupt");
     let layout = Layout::new(&mut n);
     let platform = host_platform();
     let good = layout.select(&layout.commit, &platform).unwrap();
-    let id = good.image_id();
-    n.ids.push(id.clone());
 
     // Flip one byte in the middle of the top layer and commit that.
     let layer = good.layers.last().unwrap();
@@ -335,7 +362,13 @@ fn an_altered_layer_byte_fails_and_creates_no_image() {
     )
     .unwrap_err();
     assert_eq!(reason, err.to_string());
-    assert_eq!(image_id(&id), None, "a failed import created {id}");
+    let created = marked(&layout.marker);
+    n.ids.extend(created.iter().cloned());
+    assert_eq!(
+        created,
+        Vec::<String>::new(),
+        "a failed import created an image"
+    );
     assert_eq!(image_id(&tag), None);
     let text = std::fs::read_to_string(&log).unwrap();
     assert!(text.starts_with("$ docker load"), "{text}");
@@ -343,13 +376,11 @@ fn an_altered_layer_byte_fails_and_creates_no_image() {
 }
 
 #[test]
-#[ignore = "needs the Docker rig and skopeo (scripts/setup-docker); scripts/test runs it"]
+#[ignore = "needs the Docker rig (scripts/setup-docker); scripts/test runs it"]
 fn a_cancelled_import_creates_no_image() {
     let mut n = Names::new("cancel");
     let layout = Layout::new(&mut n);
     let selected = layout.select(&layout.commit, &host_platform()).unwrap();
-    let id = selected.image_id();
-    n.ids.push(id.clone());
     let tag = format!("{}:1", n.repo("never"));
     let log = layout.t.path().join("cancel.log");
     let reason = oci::import(
@@ -362,6 +393,12 @@ fn a_cancelled_import_creates_no_image() {
     )
     .unwrap_err();
     assert_eq!(reason, "interrupted");
-    assert_eq!(image_id(&id), None, "a cancelled import created {id}");
+    let created = marked(&layout.marker);
+    n.ids.extend(created.iter().cloned());
+    assert_eq!(
+        created,
+        Vec::<String>::new(),
+        "a cancelled import created an image"
+    );
     assert_eq!(image_id(&tag), None);
 }

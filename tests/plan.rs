@@ -102,7 +102,7 @@ fn graph_order_and_skips() {
         "skipping \"win-img:1\" (due to unsatisfactory constraints [\"windowsservercore-ltsc2022\"])\n"
     );
     let plan: Value = serde_json::from_str(&run.stdout).unwrap();
-    assert_eq!(plan["version"], 1);
+    assert_eq!(plan["version"], 2);
     assert_eq!(
         plan["order"],
         serde_json::json!([
@@ -123,9 +123,13 @@ fn graph_order_and_skips() {
             .clone()
     };
     let app = node("app-img:1@amd64");
+    let base = node("base-img:1@amd64");
     assert_eq!(
         app["parents"],
-        serde_json::json!([{"ref": "base-img:1", "node": "base-img:1@amd64"}, {"ref": "golang:1.22", "node": null}])
+        serde_json::json!([
+            {"ref": "base-img:1", "node": "base-img:1@amd64", "image": base["cache_tag"], "cache_ref": base["cache_ref"]},
+            {"ref": "golang:1.22", "node": null, "image": null}
+        ])
     );
     assert_eq!(app["depends_on"], serde_json::json!(["base-img:1@amd64"]));
     assert_eq!(app["provisional"], true);
@@ -211,6 +215,60 @@ fn several_architectures_plan_one_node_each_with_parents_in_the_same_architectur
     let arm = keys(&f.plan(&["--arch", "arm64v8", "--all"]));
     for (id, key) in arm {
         assert_eq!(keys(&both)[&id], key, "{id}");
+    }
+}
+
+#[test]
+fn keys_do_not_depend_on_the_selection() {
+    let f = fixture();
+    let all = f.keys();
+    // Each selection plans its in-library ancestors too, with the same keys as --all.
+    for selection in [
+        &["tool-img"][..],
+        &["app-img"],
+        &["app-img:1"],
+        &["base-img:1-alpine", "lone-img"],
+    ] {
+        let plan = f.plan(selection);
+        for (id, key) in keys(&plan) {
+            assert_eq!(all[&id], key, "{id} when planning {selection:?}");
+        }
+        let ancestors: Vec<&str> = plan["nodes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|n| n["selected"] == false)
+            .map(|n| n["id"].as_str().unwrap())
+            .collect();
+        let want: &[&str] = match selection[0] {
+            "tool-img" => &["base-img:1@amd64", "app-img:1@amd64"],
+            "app-img" | "app-img:1" => &["base-img:1@amd64"],
+            _ => &[],
+        };
+        assert_eq!(ancestors, want, "{selection:?}");
+    }
+    // Ancestors carry no names: only their cache tags.
+    let plan = f.plan(&["app-img"]);
+    let base = &plan["nodes"].as_array().unwrap()[1];
+    assert_eq!(base["id"], "base-img:1@amd64");
+    assert_eq!(base["images"], serde_json::json!([]));
+    let text = f.run(&["plan", "app-img"]);
+    assert!(
+        text.stdout
+            .starts_with("plan: 2 nodes (1 selected, 1 ancestor planned for its key) for amd64"),
+        "{}",
+        text.stdout
+    );
+    assert!(
+        text.stdout.contains("  unknown  (ancestor)\n"),
+        "{}",
+        text.stdout
+    );
+    // The shards of --all carry the same keys too.
+    for part in ["1/2", "2/2"] {
+        for (id, key) in keys(&f.plan(&["--all", "--shard", part])) {
+            assert_eq!(all[&id], key, "{id} in shard {part}");
+        }
     }
 }
 
@@ -336,8 +394,9 @@ fn text_dot_and_explain() {
     explain.success();
     let lines: Vec<&str> = explain.stdout.lines().collect();
     assert_eq!(lines[0], "node: app-img:1@amd64");
+    // base-img:1 is in the library: its key counts, selected or not.
     assert!(
-        lines[2].starts_with("provisional inputs: base-img:1, golang:1.22"),
+        lines[2].starts_with("provisional inputs: golang:1.22 "),
         "{}",
         lines[2]
     );
@@ -346,7 +405,11 @@ fn text_dot_and_explain() {
     let digest = sha256(hashed.as_bytes());
     assert_eq!(lines[1], format!("key: {digest}"));
     let inputs: Value = serde_json::from_str(hashed).unwrap();
-    assert_eq!(inputs["version"], 1);
+    assert_eq!(inputs["version"], 2);
+    assert_eq!(
+        inputs["parents"][0],
+        serde_json::json!({"ref": "base-img:1", "key": f.keys()["base-img:1@amd64"]})
+    );
     assert_eq!(
         inputs["parents"][1],
         serde_json::json!({"ref": "golang:1.22", "image": null})

@@ -5,7 +5,7 @@
 //!
 //! `#[ignore]`d like the other engine tests: `scripts/test` sets up the rig (with
 //! `--qemu`) and runs them with `--include-ignored`, where a missing engine, registry,
-//! emulator or skopeo fails them.
+//! or emulator fails them.
 
 mod common;
 
@@ -37,11 +37,6 @@ fn require_rig() {
     assert!(
         binfmt.is_ok_and(|b| b.starts_with("enabled")),
         "arm64 emulation is not registered: run scripts/setup-docker --qemu"
-    );
-    let skopeo = Command::new("skopeo").arg("--version").output();
-    assert!(
-        skopeo.is_ok_and(|o| o.status.success()),
-        "skopeo is missing: run scripts/setup-docker"
     );
 }
 
@@ -125,22 +120,7 @@ fn fixture() -> Fixture {
         ),
     );
     // An OCI layout of the amd64 base image, committed like any source.
-    let (ok, text) = Command::new("skopeo")
-        .args([
-            "copy",
-            "--quiet",
-            "docker-daemon:keg-test/busybox:latest",
-            &format!("oci:{}:latest", src.path.join("layout").display()),
-        ])
-        .output()
-        .map(|o| {
-            (
-                o.status.success(),
-                String::from_utf8_lossy(&o.stderr).into_owned(),
-            )
-        })
-        .expect("skopeo runs");
-    assert!(ok, "skopeo copy: {text}");
+    common::oci_layout("keg-test/busybox:latest", &src.path.join("layout"));
     let commit = src.commit("sources");
     let head = format!("Maintainers: T (@t)\nGitRepo: ../src\nGitCommit: {commit}\n");
     t.manifest(

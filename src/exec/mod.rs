@@ -1,30 +1,47 @@
 //! Build execution: the plan, run for real on a Docker engine.
 //!
-//! [`queue`] is a generic ready queue (longest critical path first) that knows nothing about
-//! Docker; [`docker`] builds argv and asks the engine questions in batches; [`worker`] runs
-//! one build. [`build`] drives them: one listing of local images, pulls of missing external
-//! parents, cached nodes re-tagged without building, then a rayon pool of `--jobs` workers
-//! fed from the queue. Invariants: only this thread prints (workers send events); a failed
-//! node skips exactly its descendants; Ctrl-C or SIGTERM stops handing out work, terminates
-//! the running docker children, waits for them, prints the summary and exits 130.
+//! [`build`] reads as its steps: [`prepare`] (external parents in place, the final plan),
+//! [`actions`] (what each node needs: nothing, a pull of its key's image from the registry
+//! cache, a build), the cached nodes' names and pushes, then [`drain`]: every ready node of
+//! every architecture from one [`queue`] onto a pool of `--jobs` workers, each running a
+//! [`job`]; at the end, names keg moved are settled ([`names`]) and the summary printed.
+//!
+//! With `--builder`, nodes go to a [`pool`] of buildx builders instead of the local engine,
+//! and the registry is the shared store ([`remote`]).
+//!
+//! Invariants: only this thread prints (workers send events); a node's parents are the
+//! images its key hashed, whatever the engine has under their names; a failed node skips
+//! exactly its descendants, a failed push skips nothing; a node that failed for
+//! infrastructure reasons is retried (on another member when its own left the pool) up to
+//! `--retries` times with exponential backoff, a failed step never; Ctrl-C or SIGTERM stops
+//! handing out work, terminates the running docker children, waits for them, prints the
+//! summary and exits 130.
 
+pub mod actions;
+pub mod job;
+pub mod names;
+pub mod pool;
+pub mod prepare;
 pub mod queue;
+pub mod remote;
 pub mod worker;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::atomic::Ordering;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use crate::docker::{self, DockerCommand, Engine};
+use crate::docker::{DockerCommand, Engine};
 use crate::error::Error;
-use crate::interrupt::{self, INTERRUPTED};
+use crate::interrupt;
 use crate::library::Repo;
-use crate::plan::{self, Plan, PlanOptions};
+use crate::plan::{Plan, PlanOptions};
 use crate::process;
-use crate::report::{Event, Outcome, Reporter};
+use crate::registry::Registry;
+use crate::report::{self, Event, Outcome, Reporter, Row};
 use crate::session::Session;
+use actions::{Action, Decided};
+use prepare::Prepared;
 use queue::DependencyQueue;
 
 /// When external parents are pulled.
@@ -45,6 +62,21 @@ pub struct BuildOptions {
     pub log_dir: PathBuf,
     /// `--push`: where and how each node's tags are pushed once it is built or cached.
     pub publish: Option<crate::publish::PublishOptions>,
+    /// `--no-parents`: an ancestor of the selection is never built; one without an image
+    /// is an error.
+    pub no_parents: bool,
+    /// `--timeout`: how long one build may run.
+    pub timeout: Option<Duration>,
+    /// `--builder`: the buildx builders of the pool (none: the local engine).
+    pub builders: Vec<String>,
+    /// `--load`: with a pool, pull the selected nodes' images into the local engine.
+    pub load: bool,
+    /// `--retries`: attempts after an infrastructure failure.
+    pub retries: u32,
+    /// `--shard I/N`: only that part of the plan.
+    pub shard: Option<(usize, usize)>,
+    /// `--report`: what ran when, for the HTML page (four calls below, marked `recorder`).
+    pub recorder: Option<std::sync::Arc<crate::record::RunRecorder>>,
 }
 
 /// `--jobs` when not given: twice the number of CPUs, at least 4. A build mostly waits on
@@ -59,249 +91,81 @@ pub fn default_jobs() -> usize {
         .max(4)
 }
 
-/// Builds `repos` for every architecture of the options; Ok only when every node is built
-/// or cached.
-///
-/// Architectures are built one after another, each as its own plan: one engine has one
-/// image per local name (`repo:tag`, a parent `FROM` name), so two architectures' builds
-/// cannot share those names at the same time. Each phase pulls external parents for its own
-/// platform; failures are summed over the phases.
-pub fn build(session: &Session, repos: &[Repo], options: &BuildOptions) -> Result<(), Error> {
-    let engine = Engine::detect().ok_or(Error::NoEngine)?;
-    let mut options = options.clone();
-    options.plan.engine_platform = Some(engine.platform.clone());
-    let arches = &options.plan.arches;
-    if arches.len() <= 1 {
-        return build_arch(session, repos, &options, &engine);
+impl BuildOptions {
+    /// The plan (only `--shard`'s part of it) with `images` as the engine's listing.
+    fn make_plan(
+        &self,
+        session: &Session,
+        repos: &[Repo],
+        images: &HashMap<String, String>,
+    ) -> Result<Plan, Error> {
+        let plan = crate::plan::make(session, repos, &self.plan, Some(images))?;
+        Ok(match self.shard {
+            Some((part, parts)) => plan.shard(part, parts),
+            None => plan,
+        })
     }
-    let (mut failed, mut skipped) = (0, 0);
-    for arch in arches {
-        let mut one = options.clone();
-        one.plan.arches = vec![arch.clone()];
-        println!("== {arch}");
-        match build_arch(session, repos, &one, &engine) {
-            Ok(()) => {}
-            Err(Error::BuildFailed {
-                failed: f,
-                skipped: s,
-            }) => {
-                failed += f;
-                skipped += s;
-            }
-            Err(e) => return Err(e),
-        }
-    }
-    if failed + skipped > 0 {
-        return Err(Error::BuildFailed { failed, skipped });
-    }
-    Ok(())
 }
 
-/// Builds one architecture's plan.
-fn build_arch(
-    session: &Session,
-    repos: &[Repo],
-    options: &BuildOptions,
-    engine: &Engine,
-) -> Result<(), Error> {
-    let list = |engine: &Engine| engine.images().map_err(|e| Error::Engine(e.to_string()));
-    let mut images = list(engine)?;
-    let mut plan = plan::make(session, repos, &options.plan, Some(&images))?;
-    let n = plan.nodes.len();
-    let mut outcomes: Vec<Option<Outcome>> = vec![None; n];
-    let mut reporter = Reporter::new(plan.nodes.iter().map(|n| n.id.clone()).collect(), 0);
+/// Builds `repos` for every architecture of the options at once; Ok only when every node
+/// has its image and every push succeeded.
+pub fn build(session: &Session, repos: &[Repo], options: &BuildOptions) -> Result<(), Error> {
+    let engine = Engine::detect()?;
+    let cancel = interrupt::install();
+    let mut options = options.clone();
+    options.plan.engine_platform = Some(engine.platform.clone());
+    options.plan.build.features = Engine::features(Some(&engine));
+    let early = Reporter::new(Vec::new(), 0);
+    let members = members(&options)?;
+    let pool = members.is_some();
+    let registry = (options.plan.build.registry_cache || options.publish.is_some() || pool)
+        .then(Registry::new);
 
-    // External parents, pulled per --pull for this platform; never images built in this
-    // run. After a pull the image is also tagged with its per-platform alias; before a
-    // build, a name holding another platform's image is pointed back at this one's alias.
-    let arch = options.plan.arches.first().cloned().unwrap_or_default();
-    let platform = crate::arch::platform(&arch)
-        .map(|p| p.to_string())
-        .unwrap_or_default();
-    let steps = parent_steps(&plan, &images, options, &arch, &platform);
-    let mut pull_failures: HashMap<String, String> = HashMap::new();
-    let mut changed = false;
-    for step in &steps {
-        let (reference, commands) = match step {
-            ParentStep::Pull { reference, alias } => {
-                let argv = ["docker", "pull", "--platform", &platform, reference]
-                    .map(String::from)
-                    .to_vec();
-                let tag = ["docker", "tag", reference, alias]
-                    .map(String::from)
-                    .to_vec();
-                (reference, vec![argv, tag])
-            }
-            ParentStep::Restore { reference, alias } => {
-                let tag = ["docker", "tag", alias, reference]
-                    .map(String::from)
-                    .to_vec();
-                (reference, vec![tag])
-            }
-            ParentStep::Adopt { reference, alias } => {
-                let tag = ["docker", "tag", reference, alias]
-                    .map(String::from)
-                    .to_vec();
-                (reference, vec![tag])
-            }
-        };
-        for argv in commands {
-            let cmd = DockerCommand {
-                env: Default::default(),
-                argv,
-            };
-            if options.dry_run {
-                reporter.line(&format!("would run: {}", cmd.display()));
-                continue;
-            }
-            if cmd.argv[1] == "pull" {
-                reporter.line(&format!("pull    {reference} ({platform})"));
-            }
-            changed = true;
-            if let Err(reason) = process::run(&cmd, None, &INTERRUPTED, None) {
-                pull_failures.insert(reference.clone(), reason);
-                break;
-            }
+    let (prepared, decided, externals) = match (&members, &registry) {
+        (Some(_), Some(registry)) => {
+            // The pool: the registry is the store, the local engine is not asked.
+            options.plan.engine_platform = None;
+            let (prepared, externals) = remote::plan(session, repos, &options, registry)?;
+            let decided = actions::decide(&prepared, Some(registry), &options, true, &early)?;
+            (prepared, decided, externals)
         }
-    }
-    if changed {
-        // Keys use the pulled images' ids: final, not provisional.
-        images = list(engine)?;
-        plan = plan::make(session, repos, &options.plan, Some(&images))?;
-    }
-
-    let index: HashMap<&str, usize> = plan
-        .nodes
-        .iter()
-        .enumerate()
-        .map(|(i, n)| (n.id.as_str(), i))
-        .collect();
-    let edges: Vec<(usize, usize)> = plan
-        .nodes
-        .iter()
-        .enumerate()
-        .flat_map(|(child, node)| node.depends_on.iter().map(move |d| (child, d)))
-        .filter_map(|(child, d)| index.get(d.as_str()).map(|&p| (child, p)))
-        .collect();
-    let mut queue = DependencyQueue::new(&vec![1; n], &edges).map_err(|e| Error::Cycle {
-        cycle: e.to_string(),
-    })?;
-
-    // Nodes that are done or doomed before anything runs.
-    let mut retags: Vec<DockerCommand> = Vec::new();
-    for (i, node) in plan.nodes.iter().enumerate() {
-        let failed_parent = node
-            .parents
-            .iter()
-            .find_map(|p| pull_failures.get(&p.reference).map(|r| (p, r)));
-        if let Some(reason) = &node.blocked {
-            outcomes[i] = Some(Outcome::Failed(reason.clone()));
-        } else if let Some((parent, reason)) = failed_parent {
-            outcomes[i] = Some(Outcome::Failed(format!(
-                "pulling {} failed: {reason}",
-                parent.reference
-            )));
-        } else if node.built == Some(true) {
-            outcomes[i] = Some(Outcome::Cached);
-            let id = images.get(&node.cache_tag);
-            for image in &node.images {
-                if images.get(image) != id {
-                    retags.push(DockerCommand {
-                        env: Default::default(),
-                        argv: vec![
-                            "docker".into(),
-                            "tag".into(),
-                            node.cache_tag.clone(),
-                            image.clone(),
-                        ],
-                    });
-                }
+        _ => {
+            let mut prepared = prepare::plan(session, repos, &options, &engine)?;
+            if options.no_parents {
+                // A missing ancestor is refused before anything changes in the engine.
+                actions::decide(&prepared, registry.as_ref(), &options, false, &early)?;
             }
+            prepared.place_parents(session, repos, &options, &engine, &early)?;
+            let decided = actions::decide(&prepared, registry.as_ref(), &options, false, &early)?;
+            (prepared, decided, HashMap::new())
         }
-    }
-
-    // `--push`: one registry client for the whole run (shared connections and tokens), and
-    // the nodes already built, pushed before anything builds.
-    let registry = options
-        .publish
-        .as_ref()
-        .map(|_| crate::registry::Registry::new());
-    let cached: Vec<usize> = (0..n)
-        .filter(|&i| matches!(outcomes[i], Some(Outcome::Cached)))
-        .collect();
+    };
     if options.dry_run {
-        dry_run(&plan, &outcomes, &retags, &reporter)?;
-        if let (Some(publish), Some(registry)) = (&options.publish, &registry) {
-            push_nodes(
-                session,
-                &plan,
-                &cached,
-                &images,
-                publish,
-                registry,
-                &mut outcomes,
-            )?;
-            for i in (0..n).filter(|&i| outcomes[i].is_none()) {
-                let node = &plan.nodes[i];
-                if let Some(ns) = publish.targets.for_arch(&node.arch) {
-                    for item in
-                        crate::publish::push_items(&session.config, node, ns, publish.uniq, &images)
-                    {
-                        reporter.line(&format!("would push {} after building", item.target));
-                    }
-                }
-            }
-        }
-        return Ok(());
-    }
-    for cmd in &retags {
-        if let Err(reason) = process::run(cmd, None, &INTERRUPTED, None) {
-            return Err(Error::Engine(reason));
-        }
-    }
-    if let (Some(publish), Some(registry)) = (&options.publish, &registry) {
-        // Cached nodes are pushed first (one registry query each, all at once), so other
-        // shards can pull them while this one builds.
-        push_nodes(
+        return dry_run(
             session,
-            &plan,
-            &cached,
-            &images,
-            publish,
-            registry,
-            &mut outcomes,
-        )?;
+            &prepared,
+            &decided,
+            &options,
+            registry.as_ref(),
+            &early,
+        );
     }
-    for (i, outcome) in outcomes.clone().iter().enumerate() {
-        match outcome {
-            Some(Outcome::Cached) => {
-                reporter.line(&format!("cached  {}", plan.nodes[i].id));
-                finish(
-                    &mut queue,
-                    &plan,
-                    &mut outcomes,
-                    &reporter,
-                    i,
-                    queue::Outcome::Success,
-                );
-            }
-            Some(Outcome::Failed(reason)) => {
-                reporter.line(&format!("FAILED  {}: {reason}", plan.nodes[i].id));
-                finish(
-                    &mut queue,
-                    &plan,
-                    &mut outcomes,
-                    &reporter,
-                    i,
-                    queue::Outcome::Failed,
-                );
-            }
-            _ => {}
-        }
+    interrupt::check()?;
+    for command in &decided.retags {
+        process::run(command, None, cancel, Some(job::TAG_LIMIT)).map_err(Error::Engine)?;
     }
-
-    let to_build = outcomes.iter().filter(|o| o.is_none()).count();
-    reporter = Reporter::new(plan.nodes.iter().map(|n| n.id.clone()).collect(), to_build);
+    let plan = &prepared.plan;
+    let remote = members.as_ref().map(|_| remote::Remote {
+        externals,
+        digests: std::sync::Mutex::new(decided.digests.clone()),
+        cache_repo: options.plan.cache_repo.clone(),
+        index: plan
+            .nodes
+            .iter()
+            .enumerate()
+            .map(|(i, n)| (n.id.clone(), i))
+            .collect(),
+    });
     let run_dir = options
         .log_dir
         .join(crate::report::rfc3339(now()).replace(':', ""));
@@ -310,146 +174,522 @@ fn build_arch(
         path: run_dir.clone(),
         source,
     })?;
-    interrupt::install();
+    let mut push_errors = match &remote {
+        Some(remote) => push_cached_remote(
+            session,
+            plan,
+            &decided,
+            &options,
+            registry.as_ref(),
+            remote,
+            &run_dir,
+        ),
+        None => push_cached(session, &prepared, &decided, &options, registry.as_ref())?,
+    };
+
+    let members =
+        members.unwrap_or_else(|| vec![pool::Member::local(&prepared.images, &engine.platform)]);
+    let local_names = match &remote {
+        Some(_) => names::Names::new(&engine.images().unwrap_or_default(), Vec::new()),
+        None => names::Names::new(&Default::default(), Vec::new()),
+    };
+    let shared = job::Shared {
+        cache: session.sources()?.cache(),
+        config: &session.config,
+        options: &options,
+        registry: registry.as_ref(),
+        plan,
+        members: &members,
+        remote: remote.as_ref(),
+        local_names: if remote.is_some() {
+            &local_names
+        } else {
+            &members[0].names
+        },
+        run_dir: &run_dir,
+        cancel,
+    };
+    if let Some(recorder) = &options.recorder {
+        recorder.phase(plan);
+    }
+    let to_run = decided.actions.iter().filter(|a| a.runs()).count();
+    let mut reporter = Reporter::new(plan.nodes.iter().map(|n| n.id.clone()).collect(), to_run);
+    let drained = drain(&decided.actions, &shared, &mut reporter, &mut push_errors)?;
+
+    // Names keg moved go to their owners' images, or back to what they were.
+    let owners: HashMap<String, String> = plan
+        .nodes
+        .iter()
+        .zip(&drained.outcomes)
+        .filter(|(_, outcome)| outcome.has_image())
+        .flat_map(|(node, _)| {
+            node.images
+                .iter()
+                .map(|name| (name.clone(), node.cache_tag.clone()))
+        })
+        .collect();
+    for names in members
+        .iter()
+        .map(|m| &m.names)
+        .chain(remote.as_ref().map(|_| &local_names))
+    {
+        for command in names.settle(&owners) {
+            if let Err(reason) = process::run(&command, None, cancel, Some(job::TAG_LIMIT)) {
+                reporter.line(&format!("warning: {reason}"));
+            }
+        }
+    }
+
+    let rows: Vec<Row> = plan
+        .nodes
+        .iter()
+        .enumerate()
+        .zip(drained.outcomes)
+        .zip(push_errors)
+        .map(|(((i, node), outcome), push_error)| Row {
+            outcome,
+            ancestor: !node.selected,
+            push_error,
+            builder: drained.ran_on[i]
+                .filter(|_| remote.is_some())
+                .map(|m| members[m].name().to_string()),
+            retries: drained.retries[i].clone(),
+        })
+        .collect();
+    if let Some(recorder) = &options.recorder {
+        recorder.outcomes(&rows);
+    }
+    reporter.summary(&rows);
+    interrupt::check()?;
+    let count = |f: fn(&Row) -> bool| rows.iter().filter(|r| f(r)).count();
+    let failed = count(|r| matches!(r.outcome, Outcome::Failed { .. }));
+    let skipped = count(|r| matches!(r.outcome, Outcome::Skipped(_)));
+    let not_started = count(|r| r.outcome == Outcome::NotStarted);
+    let push_failed = count(|r| r.push_error.is_some());
+    if failed + skipped + not_started + push_failed > 0 {
+        return Err(Error::BuildFailed {
+            failed,
+            skipped,
+            not_started,
+            push_failed,
+        });
+    }
+    Ok(())
+}
+
+/// The pool of `--builder`s, or None for the local engine alone (no builder, or only the
+/// local engine's own docker driver). A pool needs a registry `--cache-repo`.
+fn members(options: &BuildOptions) -> Result<Option<Vec<pool::Member>>, Error> {
+    if options.builders.is_empty() {
+        return Ok(None);
+    }
+    let mut builders = Vec::new();
+    for name in &options.builders {
+        builders.push(crate::builders::Builder::inspect(name).map_err(Error::Flags)?);
+    }
+    let current = std::process::Command::new("docker")
+        .args(["context", "show"])
+        .output()
+        .ok()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .unwrap_or_default();
+    let local = |b: &crate::builders::Builder| {
+        b.is_engine() && (b.endpoint == "default" || b.endpoint == current)
+    };
+    if builders.len() == 1 && local(&builders[0]) {
+        return Ok(None);
+    }
+    if !options.plan.build.registry_cache {
+        return Err(Error::Flags(format!(
+            "--builder {}: builders share results through a registry: give --cache-repo a registry repository (HOST[:PORT]/REPO), not {:?}",
+            options.builders.join(" --builder "),
+            options.plan.cache_repo
+        )));
+    }
+    Ok(Some(
+        builders.into_iter().map(pool::Member::pooled).collect(),
+    ))
+}
+
+/// The queue's edges, `(dependent, dependency)`: the plan's, and a twin after the node that
+/// makes its key's image.
+fn queue_edges(plan: &Plan, actions: &[Action]) -> Vec<(usize, usize)> {
+    let mut edges: Vec<(usize, usize)> = plan.edges().into_iter().map(|(p, c)| (c, p)).collect();
+    for (i, action) in actions.iter().enumerate() {
+        if let Action::Twin(first) = action {
+            edges.push((i, *first));
+        }
+    }
+    edges
+}
+
+/// What the drain loop found out about every node.
+struct Drained {
+    outcomes: Vec<Outcome>,
+    /// The member each node last ran on.
+    ran_on: Vec<Option<usize>>,
+    /// Each node's failed attempts before its last, for people.
+    retries: Vec<Vec<String>>,
+}
+
+/// A ready node waiting for a member (or for its backoff to pass).
+struct Waiting {
+    node: usize,
+    attempt: u32,
+    not_before: Instant,
+}
+
+/// The wait before attempt `attempt` (1, 2, ...): 1 s, 2 s, 4 s, ... at most 30 s.
+fn backoff(attempt: u32) -> Duration {
+    Duration::from_secs(1u64 << attempt.saturating_sub(1).min(5)).min(Duration::from_secs(30))
+}
+
+/// Runs every node that needs it: ready nodes first by critical path, each on a member that
+/// builds its platform (natively first), at most `--jobs` at a time per member; retries
+/// infrastructure failures. Returns each node's outcome.
+fn drain(
+    actions: &[Action],
+    shared: &job::Shared<'_>,
+    reporter: &mut Reporter,
+    push_errors: &mut [Option<String>],
+) -> Result<Drained, Error> {
+    let plan = shared.plan;
+    let members = shared.members;
+    let n = plan.nodes.len();
+    let mut queue =
+        DependencyQueue::new(&vec![1; n], &queue_edges(plan, actions)).map_err(|e| {
+            Error::Cycle {
+                cycle: e.to_string(),
+            }
+        })?;
+    let mut outcomes: Vec<Option<Outcome>> = vec![None; n];
+    let mut ran_on: Vec<Option<usize>> = vec![None; n];
+    let mut retries: Vec<Vec<String>> = vec![Vec::new(); n];
+    for (i, action) in actions.iter().enumerate() {
+        let (outcome, result) = match action {
+            Action::Cached => (Outcome::Cached, queue::Outcome::Success),
+            Action::Unneeded => (Outcome::Unneeded, queue::Outcome::Success),
+            Action::Fail(reason) => (Outcome::failed(reason.clone()), queue::Outcome::Failed),
+            _ => continue,
+        };
+        match &outcome {
+            Outcome::Cached if plan.nodes[i].selected => {
+                reporter.line(&format!("cached  {}", plan.nodes[i].id))
+            }
+            Outcome::Failed { reason, .. } => {
+                reporter.line(&format!("FAILED  {}: {reason}", plan.nodes[i].id))
+            }
+            _ => {}
+        }
+        outcomes[i] = Some(outcome);
+        finish(&mut queue, plan, &mut outcomes, reporter, i, result);
+    }
+
+    let jobs = shared.options.jobs.max(1);
     let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(options.jobs.max(1))
+        .num_threads(jobs * members.len())
         .thread_name(|i| format!("keg-build-{i}"))
         .build()
         .map_err(|e| Error::Engine(format!("cannot start the worker pool: {e}")))?;
-    let cache = session.sources()?.cache();
     let (tx, rx) = mpsc::channel::<Event>();
+    let mut seats: Vec<pool::Seat> = vec![pool::Seat::default(); members.len()];
+    let mut waiting: Vec<Waiting> = Vec::new();
+    let mut attempts: Vec<u32> = vec![0; n];
     let mut running = 0usize;
-    let mut started: HashMap<usize, Instant> = HashMap::new();
     pool.in_place_scope(|scope| {
         loop {
-            if INTERRUPTED.load(Ordering::SeqCst) && !queue.is_stopped() {
+            if interrupt::interrupted() && !queue.is_stopped() {
                 queue.stop();
+                waiting.clear();
                 reporter.line("interrupted: stopping the running builds");
             }
-            while running < options.jobs.max(1) {
-                let Some(i) = queue.pop() else { break };
-                running += 1;
-                started.insert(i, Instant::now());
-                reporter.event(&Event::Started { node: i });
-                let node = &plan.nodes[i];
-                let log = run_dir.join(format!("{}.log", file_name(&node.id)));
-                let tx = tx.clone();
-                let registry_push = registry_push(node, &options.plan);
-                let publish = options.publish.as_ref().zip(registry.as_ref());
-                let config = &session.config;
-                scope.spawn(move |_| {
-                    let start = Instant::now();
-                    let context = worker::ContextSource {
-                        cache,
-                        commit: &node.git_commit,
-                        directory: &node.directory,
-                    };
-                    let mut result = if node.builder == crate::manifest::Builder::OciImport {
-                        import_layout(cache, node, &log)
-                    } else {
-                        worker::run_build(i, &node.command, context, &log, &tx, &INTERRUPTED, None)
-                    };
-                    if let (Ok(()), Some(push)) = (&result, registry_push) {
-                        result = process::run(&push, Some(&log), &INTERRUPTED, None)
-                            .map_err(|e| format!("pushing the registry cache failed: {e}"));
-                    }
-                    if let (Ok(()), Some((publish, registry))) = (&result, publish) {
-                        result = push_built(config, node, publish, registry, &log);
-                    }
-                    let elapsed = start.elapsed();
-                    let event = match result {
-                        Ok(()) => Event::Built { node: i, elapsed },
-                        Err(reason) => Event::Failed {
-                            node: i,
-                            elapsed,
-                            reason,
-                            tail: worker::tail(&log, worker::TAIL_LINES),
-                            log: log.display().to_string(),
-                        },
-                    };
-                    let _ = tx.send(event);
+            while let Some(i) = queue.pop() {
+                waiting.push(Waiting {
+                    node: i,
+                    attempt: 0,
+                    not_before: Instant::now(),
                 });
             }
-            // Nothing running and nothing ready: the queue is done, stopped, or every
-            // remaining node was skipped.
-            if running == 0 {
-                break;
-            }
-            let event = match rx.recv_timeout(Duration::from_millis(100)) {
-                Ok(event) => event,
-                Err(_) => continue,
-            };
-            reporter.event(&event);
-            match event {
-                Event::Built { node, elapsed } => {
-                    running -= 1;
-                    outcomes[node] = Some(Outcome::Built(elapsed));
-                    let built = &plan.nodes[node];
-                    crate::gc::record_built(
-                        &session.config.cache,
-                        &built.cache_tag,
-                        &built.cache_ref,
-                    );
-                    finish(
-                        &mut queue,
-                        &plan,
-                        &mut outcomes,
-                        &reporter,
-                        node,
-                        queue::Outcome::Success,
-                    );
+            // Longest critical path first; retries keep their place by the same rule.
+            waiting.sort_by_key(|w| {
+                (
+                    std::cmp::Reverse(queue.critical_path(w.node).unwrap_or(0)),
+                    w.node,
+                )
+            });
+            let now = Instant::now();
+            let mut still = Vec::new();
+            for w in std::mem::take(&mut waiting) {
+                let node = &plan.nodes[w.node];
+                if w.not_before > now || queue.is_stopped() {
+                    still.push(w);
+                    continue;
                 }
-                Event::Failed { node, reason, .. } => {
-                    running -= 1;
-                    let interrupted = INTERRUPTED.load(Ordering::SeqCst);
-                    outcomes[node] = Some(if interrupted {
-                        Outcome::Failed("interrupted".to_string())
-                    } else {
-                        Outcome::Failed(reason)
-                    });
-                    finish(
-                        &mut queue,
-                        &plan,
-                        &mut outcomes,
-                        &reporter,
-                        node,
-                        queue::Outcome::Failed,
-                    );
-                    if options.fail_fast && !queue.is_stopped() {
-                        queue.stop();
-                        reporter.line("--fail-fast: no new builds are started");
+                match pool::choose(members, &seats, jobs, &node.platform, node.builder) {
+                    Ok(Some(m)) => {
+                        seats[m].running += 1;
+                        running += 1;
+                        ran_on[w.node] = Some(m);
+                        attempts[w.node] = w.attempt;
+                        let on = if shared.remote.is_some() {
+                            format!(", on {}", members[m].name())
+                        } else {
+                            String::new()
+                        };
+                        reporter.event(&Event::Started {
+                            node: w.node,
+                            action: actions[w.node].verb(),
+                        });
+                        if !on.is_empty() {
+                            reporter.line(&format!("        {}{on}", node.id));
+                        }
+                        if let Some(recorder) = &shared.options.recorder {
+                            recorder.started(w.node, &job::log_path(shared.run_dir, node));
+                        }
+                        let (tx, action, i) = (tx.clone(), &actions[w.node], w.node);
+                        scope.spawn(move |_| job::run(i, action, m, shared, &tx));
+                    }
+                    Ok(None) => {
+                        if revive(members, &mut seats, &node.platform, node.builder, reporter)
+                            || running > 0
+                        {
+                            still.push(w);
+                        } else {
+                            let gone: Vec<String> = seats
+                                .iter()
+                                .zip(members)
+                                .filter_map(|(s, m)| {
+                                    s.left
+                                        .as_ref()
+                                        .map(|why| format!("{} left the pool ({why})", m.name()))
+                                })
+                                .collect();
+                            let reason = format!(
+                                "no builder left that builds {}: {}",
+                                node.platform,
+                                gone.join("; ")
+                            );
+                            reporter.line(&format!("FAILED  {}: {reason}", node.id));
+                            outcomes[w.node] = Some(Outcome::failed(reason));
+                            finish(
+                                &mut queue,
+                                plan,
+                                &mut outcomes,
+                                reporter,
+                                w.node,
+                                queue::Outcome::Failed,
+                            );
+                        }
+                    }
+                    Err(reason) => {
+                        reporter.line(&format!("FAILED  {}: {reason}", node.id));
+                        outcomes[w.node] = Some(Outcome::failed(reason));
+                        finish(
+                            &mut queue,
+                            plan,
+                            &mut outcomes,
+                            reporter,
+                            w.node,
+                            queue::Outcome::Failed,
+                        );
                     }
                 }
-                Event::Started { .. } | Event::Step { .. } => {}
+            }
+            waiting = still;
+            // Nothing running and nothing waiting: the queue is done, stopped, or every
+            // remaining node was skipped.
+            if running == 0 && (waiting.is_empty() || queue.is_stopped()) {
+                break;
+            }
+            let Ok(event) = rx.recv_timeout(Duration::from_millis(100)) else {
+                continue;
+            };
+            if let Event::Started { .. } | Event::Step { .. } = event {
+                reporter.event(&event);
+                continue;
+            }
+            let (node, member) = match &event {
+                Event::Done { node, member, .. } | Event::Failed { node, member, .. } => {
+                    (*node, *member)
+                }
+                _ => continue,
+            };
+            running -= 1;
+            seats[member].running -= 1;
+            if let Some(recorder) = &shared.options.recorder {
+                recorder.finished(node);
+            }
+            // An infrastructure failure: the member may leave; the node is tried again.
+            if let Event::Failed {
+                reason,
+                infra: Some(infra),
+                ..
+            } = &event
+                && !interrupt::interrupted()
+                && attempts[node] < shared.options.retries
+            {
+                let attempt = attempts[node] + 1;
+                let on = members[member].name();
+                if let report::Infra::Gone(why) = infra
+                    && seats[member].alive
+                {
+                    seats[member].alive = false;
+                    seats[member].left = Some(why.clone());
+                    seats[member].last_probe = Some(Instant::now());
+                    reporter.line(&format!("builder {on} left the pool: {why}"));
+                }
+                let wait = backoff(attempt);
+                let text = format!(
+                    "attempt {attempt} on {on} failed ({reason}); retried after {}",
+                    process::human(wait)
+                );
+                reporter.line(&format!("retry   {}: {text}", plan.nodes[node].id));
+                retries[node].push(text);
+                waiting.push(Waiting {
+                    node,
+                    attempt,
+                    not_before: Instant::now() + wait,
+                });
+                continue;
+            }
+            reporter.event(&event);
+            let (outcome, result) = match event {
+                Event::Done {
+                    elapsed,
+                    pulled,
+                    pushed,
+                    ..
+                } => {
+                    if let Some(Err(reason)) = pushed {
+                        push_errors[node] = Some(reason);
+                    }
+                    // Which node this cache key was built for, and when: `keg gc --keep`.
+                    let done = &plan.nodes[node];
+                    crate::gc::record_built(&shared.config.cache, &done.cache_tag, &done.cache_ref);
+                    let outcome = match actions[node] {
+                        Action::Twin(_) => Outcome::Cached,
+                        _ if pulled => Outcome::Pulled(elapsed),
+                        _ => Outcome::Built(elapsed),
+                    };
+                    (outcome, queue::Outcome::Success)
+                }
+                Event::Failed {
+                    reason, elapsed, ..
+                } => {
+                    let reason = if interrupt::interrupted() {
+                        "interrupted".to_string()
+                    } else {
+                        reason
+                    };
+                    let outcome = Outcome::Failed {
+                        reason,
+                        elapsed: Some(elapsed),
+                    };
+                    (outcome, queue::Outcome::Failed)
+                }
+                _ => continue,
+            };
+            outcomes[node] = Some(outcome);
+            finish(&mut queue, plan, &mut outcomes, reporter, node, result);
+            if result == queue::Outcome::Failed && shared.options.fail_fast && !queue.is_stopped() {
+                queue.stop();
+                waiting.clear();
+                reporter.line("--fail-fast: no new builds are started");
             }
             let c = queue.counts();
             reporter.counts(&format!(
                 "{} running, {} failed, {} skipped",
-                c.running, c.failed, c.skipped
+                running, c.failed, c.skipped
             ));
         }
     });
+    Ok(Drained {
+        outcomes: outcomes
+            .into_iter()
+            .map(|o| o.unwrap_or(Outcome::NotStarted))
+            .collect(),
+        ran_on,
+        retries,
+    })
+}
 
-    let outcomes: Vec<Outcome> = outcomes
-        .into_iter()
-        .map(|o| o.unwrap_or(Outcome::NotStarted))
+/// When no live member can take a node of `platform`: probes the members that left and
+/// build it (each at most every [`pool::PROBE_EVERY`], [`pool::PROBES`] times). True while
+/// one is live, comes back, or may still come back.
+fn revive(
+    members: &[pool::Member],
+    seats: &mut [pool::Seat],
+    platform: &str,
+    kind: crate::manifest::Builder,
+    reporter: &Reporter,
+) -> bool {
+    let fits: Vec<usize> = (0..members.len())
+        .filter(|&i| members[i].fits(platform, kind).0)
         .collect();
-    reporter.summary(&outcomes);
-    if INTERRUPTED.load(Ordering::SeqCst) {
-        return Err(Error::Interrupted);
+    if fits.iter().any(|&i| seats[i].alive) {
+        return true;
     }
-    let failed = outcomes
-        .iter()
-        .filter(|o| matches!(o, Outcome::Failed(_)))
-        .count();
-    let skipped = outcomes
-        .iter()
-        .filter(|o| matches!(o, Outcome::Skipped(_) | Outcome::NotStarted))
-        .count();
-    if failed + skipped > 0 {
-        return Err(Error::BuildFailed { failed, skipped });
+    let mut hope = false;
+    for &i in &fits {
+        if seats[i].probes >= pool::PROBES {
+            continue;
+        }
+        hope = true;
+        let due = seats[i]
+            .last_probe
+            .is_none_or(|at| at.elapsed() >= pool::PROBE_EVERY);
+        if !due {
+            continue;
+        }
+        seats[i].last_probe = Some(Instant::now());
+        seats[i].probes += 1;
+        if members[i].probe().is_ok() {
+            seats[i].alive = true;
+            seats[i].left = None;
+            seats[i].probes = 0;
+            reporter.line(&format!(
+                "builder {} is back in the pool",
+                members[i].name()
+            ));
+            return true;
+        }
     }
-    Ok(())
+    hope
+}
+
+/// `--push` in a pool for selected nodes whose keys the registry already had: every target
+/// made from the image by digest. Returns each node's push error.
+fn push_cached_remote(
+    session: &Session,
+    plan: &Plan,
+    decided: &Decided,
+    options: &BuildOptions,
+    registry: Option<&Registry>,
+    remote: &remote::Remote,
+    run_dir: &std::path::Path,
+) -> Vec<Option<String>> {
+    let mut errors: Vec<Option<String>> = vec![None; plan.nodes.len()];
+    let (Some(publish), Some(registry)) = (&options.publish, registry) else {
+        return errors;
+    };
+    let cancel = interrupt::install();
+    let log = run_dir.join("push-cached.log");
+    for (i, node) in plan.nodes.iter().enumerate() {
+        if decided.actions[i] == Action::Cached && node.selected {
+            let result = job::push_from_registry(
+                i,
+                node,
+                remote,
+                &session.config,
+                publish,
+                registry,
+                &log,
+                cancel,
+            );
+            errors[i] = result.err();
+        }
+    }
+    errors
 }
 
 /// Marks a node finished in the queue and records what it skipped.
@@ -474,91 +714,28 @@ fn finish(
     }
 }
 
-/// What happens to one external parent before this architecture's builds.
-enum ParentStep {
-    /// `docker pull [--platform P] REF`, then `docker tag REF ALIAS`.
-    Pull { reference: String, alias: String },
-    /// `docker tag ALIAS REF`: the name holds another platform's image.
-    Restore { reference: String, alias: String },
-    /// `docker tag REF ALIAS`: the name holds this platform's image, not yet aliased.
-    Adopt { reference: String, alias: String },
-}
-
-/// The external parents to pull (per `--pull`), to point back at this platform's image, or
-/// to alias. `missing` means: no image for this platform, neither under the alias nor under
-/// the name (one `docker image inspect` for the platforms of the names).
-fn parent_steps(
-    plan: &Plan,
-    images: &HashMap<String, String>,
-    options: &BuildOptions,
-    arch: &str,
-    platform: &str,
-) -> Vec<ParentStep> {
-    let mut references: Vec<String> = Vec::new();
-    for node in &plan.nodes {
-        for parent in &node.parents {
-            if parent.node.is_none()
-                && parent.reference != "scratch"
-                && !references.contains(&parent.reference)
-            {
-                references.push(parent.reference.clone());
-            }
-        }
-    }
-    let present: Vec<&str> = references
-        .iter()
-        .filter(|r| images.contains_key(*r))
-        .map(String::as_str)
-        .collect();
-    let platforms: HashMap<String, String> = match Engine::platforms(&present) {
-        Ok(platforms) => present
-            .iter()
-            .map(|r| r.to_string())
-            .zip(platforms)
-            .collect(),
-        Err(_) => HashMap::new(),
-    };
-    let mut out = Vec::new();
-    for reference in references {
-        let alias = plan::key::parent_alias(&options.plan.cache_repo, arch, &reference);
-        let have_alias = images.contains_key(&alias);
-        let name_fits = platforms
-            .get(&reference)
-            .is_some_and(|p| docker::platform_matches(p, platform));
-        let pull = match options.pull {
-            Pull::Always => true,
-            Pull::Missing => !have_alias && !name_fits,
-            Pull::Never => false,
-        };
-        if pull {
-            out.push(ParentStep::Pull { reference, alias });
-        } else if have_alias {
-            if images.get(&alias) != images.get(&reference) {
-                out.push(ParentStep::Restore { reference, alias });
-            }
-        } else if name_fits {
-            out.push(ParentStep::Adopt { reference, alias });
-        }
-    }
-    out
-}
-
-/// `--push` for nodes that are already built: their tags, pushed where the registry does
-/// not have them yet. A node whose push fails is marked failed.
-fn push_nodes(
+/// `--push` for selected nodes that are already cached: their tags, pushed where the
+/// registry does not have them yet. Returns each node's push error.
+fn push_cached(
     session: &Session,
-    plan: &Plan,
-    nodes: &[usize],
-    images: &HashMap<String, String>,
-    publish: &crate::publish::PublishOptions,
-    registry: &crate::registry::Registry,
-    outcomes: &mut [Option<Outcome>],
-) -> Result<(), Error> {
+    prepared: &Prepared,
+    decided: &Decided,
+    options: &BuildOptions,
+    registry: Option<&Registry>,
+) -> Result<Vec<Option<String>>, Error> {
+    let plan = &prepared.plan;
+    let mut errors: Vec<Option<String>> = vec![None; plan.nodes.len()];
+    let (Some(publish), Some(registry)) = (&options.publish, registry) else {
+        return Ok(errors);
+    };
     let mut items = Vec::new();
     let mut owner = Vec::new();
-    for &i in nodes {
-        let node = &plan.nodes[i];
+    for (i, node) in plan.nodes.iter().enumerate() {
+        if decided.actions[i] != Action::Cached || !node.selected {
+            continue;
+        }
         if let Some(ns) = publish.targets.for_arch(&node.arch) {
+            let images = &prepared.images;
             for item in crate::publish::push_items(&session.config, node, ns, publish.uniq, images)
             {
                 items.push(item);
@@ -567,119 +744,67 @@ fn push_nodes(
         }
     }
     if items.is_empty() {
-        return Ok(());
+        return Ok(errors);
     }
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
     let mut err = std::io::stderr();
-    let failures = crate::publish::push_all(&items, images, publish, registry, &mut out, &mut err)?;
+    let failures = crate::publish::push_all(
+        &items,
+        &prepared.images,
+        publish,
+        registry,
+        &mut out,
+        &mut err,
+    )?;
     for failure in failures {
         let text = failure.describe(&items);
-        eprintln!("FAILED  push {text}");
-        outcomes[owner[failure.item]] = Some(Outcome::Failed(format!("push failed: {text}")));
+        let slot = &mut errors[owner[failure.item]];
+        match slot {
+            Some(existing) => existing.push_str(&format!("; {text}")),
+            None => *slot = Some(text),
+        }
     }
-    Ok(())
+    Ok(errors)
 }
 
-/// An oci-import node: the layout's image for the node's platform, verified, loaded and
-/// tagged with the cache tag and every image name.
-fn import_layout(
-    cache: &crate::git::GitCache,
-    node: &plan::Node,
-    log: &std::path::Path,
-) -> Result<(), String> {
-    let platform = crate::arch::platform(&node.arch)
-        .ok_or_else(|| format!("unknown architecture {}", node.arch))?;
-    // The log starts here, as a build's does.
-    std::fs::write(
-        log,
-        format!(
-            "$ {}  # oci-import of {}\n",
-            node.command.display(),
-            node.file
-        ),
-    )
-    .map_err(|e| format!("cannot create log {}: {e}", log.display()))?;
-    let selected = crate::oci::select_in_git(
-        cache,
-        &node.git_commit,
-        &node.directory,
-        &node.file,
-        &platform,
-    )
-    .map_err(|e| e.to_string())?;
-    let mut tags = vec![node.cache_tag.clone()];
-    tags.extend(node.images.iter().cloned());
-    crate::oci::import(cache, &node.git_commit, &selected, &tags, log, &INTERRUPTED)
-}
-
-/// `--push` in a worker, right after the node is built; output goes to the node's log.
-fn push_built(
-    config: &crate::config::Config,
-    node: &plan::Node,
-    publish: &crate::publish::PublishOptions,
-    registry: &crate::registry::Registry,
-    log: &std::path::Path,
-) -> Result<(), String> {
-    let Some(ns) = publish.targets.for_arch(&node.arch) else {
-        return Ok(());
-    };
-    let mut images = HashMap::new();
-    if let Some(id) = Engine::image_id(&node.cache_tag) {
-        images.insert(node.cache_tag.clone(), id);
-    }
-    let mut node = node.clone();
-    node.built = Some(true);
-    let items = crate::publish::push_items(config, &node, ns, publish.uniq, &images);
-    let mut text: Vec<u8> = Vec::new();
-    let mut err_text: Vec<u8> = Vec::new();
-    let failures =
-        crate::publish::push_all(&items, &images, publish, registry, &mut text, &mut err_text)
-            .map_err(|e| e.to_string())?;
-    if let Ok(mut file) = std::fs::OpenOptions::new().append(true).open(log) {
-        use std::io::Write;
-        let _ = file.write_all(&text);
-        let _ = file.write_all(&err_text);
-    }
-    if failures.is_empty() {
-        Ok(())
-    } else {
-        let text: Vec<String> = failures.iter().map(|f| f.describe(&items)).collect();
-        Err(format!("push failed: {}", text.join("; ")))
-    }
-}
-
-/// With the docker driver, a BuildKit node's registry cache is pushed as an image.
-fn registry_push(node: &plan::Node, options: &PlanOptions) -> Option<DockerCommand> {
-    (options.build.registry_cache
-        && options.build.builder.is_none()
-        && node.builder == crate::manifest::Builder::Buildkit)
-        .then(|| DockerCommand {
-            env: Default::default(),
-            argv: vec!["docker".into(), "push".into(), node.cache_ref.clone()],
-        })
-}
-
+/// `--dry-run`: what each node would need, and the exact commands; nothing changes.
 fn dry_run(
-    plan: &Plan,
-    outcomes: &[Option<Outcome>],
-    retags: &[DockerCommand],
+    session: &Session,
+    prepared: &Prepared,
+    decided: &Decided,
+    options: &BuildOptions,
+    registry: Option<&Registry>,
     reporter: &Reporter,
 ) -> Result<(), Error> {
-    for cmd in retags {
-        reporter.line(&format!("would tag: {}", cmd.display()));
+    let plan = &prepared.plan;
+    for command in &decided.retags {
+        reporter.line(&format!("would tag: {}", command.display()));
     }
     for &i in &plan.order_indexes() {
         let node = &plan.nodes[i];
-        match &outcomes[i] {
-            Some(Outcome::Cached) => {
-                reporter.line(&format!("cached  {} ({})", node.id, node.cache_tag))
-            }
-            Some(Outcome::Failed(reason)) => {
-                reporter.line(&format!("FAILS   {}: {reason}", node.id))
-            }
-            _ => reporter.line(&format!(
-                "build   {}\n        context: {} at {}:{}\n        {}",
+        let ancestor = if node.selected { "" } else { " (ancestor)" };
+        match &decided.actions[i] {
+            Action::Cached => reporter.line(&format!(
+                "cached  {}{ancestor} ({})",
+                node.id, node.cache_tag
+            )),
+            Action::Unneeded => reporter.line(&format!(
+                "unneeded {}{ancestor}: no build here uses it",
+                node.id
+            )),
+            Action::Fail(reason) => reporter.line(&format!("FAILS   {}: {reason}", node.id)),
+            Action::Pull => reporter.line(&format!(
+                "pull    {}{ancestor}\n        {}",
+                node.id,
+                pull_display(&node.cache_tag)
+            )),
+            Action::Twin(first) => reporter.line(&format!(
+                "tag     {}{ancestor}: the same key as {}",
+                node.id, plan.nodes[*first].id
+            )),
+            Action::Build | Action::Import => reporter.line(&format!(
+                "build   {}{ancestor}\n        context: {} at {}:{}\n        {}",
                 node.id,
                 node.git_url,
                 &node.git_commit[..12.min(node.git_commit.len())],
@@ -688,24 +813,63 @@ fn dry_run(
             )),
         }
     }
+    if let (Some(publish), Some(registry)) = (&options.publish, registry) {
+        let cached: Vec<usize> = (0..plan.nodes.len())
+            .filter(|&i| decided.actions[i] == Action::Cached && plan.nodes[i].selected)
+            .collect();
+        let mut items = Vec::new();
+        for &i in &cached {
+            let node = &plan.nodes[i];
+            if let Some(ns) = publish.targets.for_arch(&node.arch) {
+                items.extend(crate::publish::push_items(
+                    &session.config,
+                    node,
+                    ns,
+                    publish.uniq,
+                    &prepared.images,
+                ));
+            }
+        }
+        let stdout = std::io::stdout();
+        let mut err = std::io::stderr();
+        crate::publish::push_all(
+            &items,
+            &prepared.images,
+            publish,
+            registry,
+            &mut stdout.lock(),
+            &mut err,
+        )?;
+        for (i, node) in plan.nodes.iter().enumerate() {
+            if !decided.actions[i].runs() || !node.selected {
+                continue;
+            }
+            if let Some(ns) = publish.targets.for_arch(&node.arch) {
+                for item in crate::publish::push_items(
+                    &session.config,
+                    node,
+                    ns,
+                    publish.uniq,
+                    &prepared.images,
+                ) {
+                    reporter.line(&format!("would push {} after building", item.target));
+                }
+            }
+        }
+    }
     Ok(())
+}
+
+fn pull_display(reference: &str) -> String {
+    DockerCommand {
+        env: Default::default(),
+        argv: vec!["docker".into(), "pull".into(), reference.into()],
+    }
+    .display()
 }
 
 fn now() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs() as i64)
-}
-
-/// A node id as a file name.
-fn file_name(id: &str) -> String {
-    id.chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || "-_.".contains(c) {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect()
 }

@@ -2,8 +2,10 @@
 //!
 //! Invariants: a key is a pure function of its [`KeyInputs`] (canonical JSON, sha256); the
 //! inputs hold content (tree ids, parents' keys, image ids), never commits, tags, paths of
-//! the cache or anything about the machine; a cache ref depends only on repository,
-//! Directory, File and architecture.
+//! the cache or anything about the machine; a parent in the library always contributes its
+//! content key, whichever repositories were selected; a cache ref depends only on what
+//! names an entry's slot in the library (repository, GitRepo, GitFetch, Directory, File,
+//! architecture), never on its commit or tags.
 
 use std::collections::BTreeMap;
 
@@ -11,7 +13,7 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 /// The version of the key format; bumped whenever an input changes meaning.
-pub const KEY_VERSION: u32 = 1;
+pub const KEY_VERSION: u32 = 2;
 
 /// Everything a node's image depends on, hashed as canonical JSON.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -89,10 +91,35 @@ pub fn cache_tag(cache_repo: &str, key: &str) -> String {
     format!("{cache_repo}:{key}")
 }
 
-/// The stable registry-cache reference of a node (see docs/cache-keys.md).
-pub fn cache_ref(cache_repo: &str, repo: &str, directory: &str, file: &str, arch: &str) -> String {
+/// What names an entry's slot in the library, for its registry cache ref: everything that
+/// tells two entries apart except what changes with a version bump (commit, tags).
+#[derive(Debug, Clone, Copy)]
+pub struct Slot<'a> {
+    pub repo: &'a str,
+    /// GitRepo and GitFetch as the manifest gives them: two branches of one repository
+    /// building the same Directory are two slots.
+    pub git_repo: &'a str,
+    pub git_fetch: &'a str,
+    pub directory: &'a str,
+    pub file: &'a str,
+    pub arch: &'a str,
+}
+
+/// The stable registry-cache reference of a node (see docs/cache-keys.md):
+/// `<cache-repo>:ref-<repo>-<Directory>-<File>-<arch>-<8 hex>`.
+pub fn cache_ref(cache_repo: &str, slot: Slot<'_>) -> String {
     const MAX_TAG: usize = 128;
-    let hash = sha256_hex(format!("{repo}\0{directory}\0{file}\0{arch}").as_bytes());
+    let Slot {
+        repo,
+        git_repo,
+        git_fetch,
+        directory,
+        file,
+        arch,
+    } = slot;
+    let hash = sha256_hex(
+        format!("{repo}\0{git_repo}\0{git_fetch}\0{directory}\0{file}\0{arch}").as_bytes(),
+    );
     let suffix = format!("-{arch}-{}", &hash[..8]);
     let readable = sanitize(&format!("ref-{repo}-{directory}-{file}"));
     let room = MAX_TAG.saturating_sub(sanitize(&suffix).len());
@@ -155,7 +182,7 @@ mod tests {
         assert_eq!(
             inputs().canonical_json(),
             format!(
-                r#"{{"version":1,"tree":"4b825dc642cb6eb9a060e54bf8d69288fbee4904","file":"Dockerfile","builder":"buildkit","arch":"amd64","platform":"linux/amd64","parents":[{{"ref":"base:1","key":"{}"}},{{"ref":"debian:bookworm","image":null}}],"build_args":{{"A":"1","B":"2"}},"buildkit_syntax":null}}"#,
+                r#"{{"version":2,"tree":"4b825dc642cb6eb9a060e54bf8d69288fbee4904","file":"Dockerfile","builder":"buildkit","arch":"amd64","platform":"linux/amd64","parents":[{{"ref":"base:1","key":"{}"}},{{"ref":"debian:bookworm","image":null}}],"build_args":{{"A":"1","B":"2"}},"buildkit_syntax":null}}"#,
                 "ab".repeat(32)
             )
         );
@@ -207,41 +234,44 @@ mod tests {
         }
     }
 
+    fn slot<'a>(repo: &'a str, directory: &'a str, arch: &'a str) -> Slot<'a> {
+        Slot {
+            repo,
+            git_repo: "https://example.com/r.git",
+            git_fetch: "refs/heads/main",
+            directory,
+            file: "Dockerfile",
+            arch,
+        }
+    }
+
     #[test]
     fn cache_refs_are_valid_stable_and_unique() {
-        let r = cache_ref(
-            "keg/cache",
-            "keg-hello",
-            "examples/keg-hello/1",
-            "Dockerfile",
-            "amd64",
-        );
+        let hello = slot("keg-hello", "examples/keg-hello/1", "amd64");
+        let r = cache_ref("keg/cache", hello);
         assert!(
             r.starts_with("keg/cache:ref-keg-hello-examples-keg-hello-1-dockerfile-amd64-"),
             "{r}"
         );
-        assert_eq!(
-            r,
-            cache_ref(
-                "keg/cache",
-                "keg-hello",
-                "examples/keg-hello/1",
-                "Dockerfile",
-                "amd64"
-            )
-        );
+        assert_eq!(r, cache_ref("keg/cache", hello));
         // Readable parts that collide still give different refs.
-        let a = cache_ref("c", "x", "a/b", "Dockerfile", "amd64");
-        let b = cache_ref("c", "x", "a-b", "Dockerfile", "amd64");
+        let a = cache_ref("c", slot("x", "a/b", "amd64"));
+        let b = cache_ref("c", slot("x", "a-b", "amd64"));
         assert_ne!(a, b);
+        // Two branches building the same Directory are two slots.
+        let branch = Slot {
+            git_fetch: "refs/heads/v2",
+            ..hello
+        };
+        assert_ne!(cache_ref("keg/cache", branch), r);
+        let fork = Slot {
+            git_repo: "https://example.com/fork.git",
+            ..hello
+        };
+        assert_ne!(cache_ref("keg/cache", fork), r);
         // Long inputs are cut to a valid tag of at most 128 characters.
-        let long = cache_ref(
-            "c",
-            &"r".repeat(300),
-            &"d/".repeat(100),
-            "Dockerfile",
-            "arm64v8",
-        );
+        let (repo, dir) = ("r".repeat(300), "d/".repeat(100));
+        let long = cache_ref("c", slot(&repo, &dir, "arm64v8"));
         let tag = long.split_once(':').unwrap().1;
         assert!(tag.len() <= 128, "{}", tag.len());
         assert!(crate::manifest::validate::valid_tag(tag), "{tag}");

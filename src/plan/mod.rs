@@ -6,11 +6,13 @@
 //! ids are `repo:first-tag@arch` and unique; `order` lists every node after all of its
 //! `depends_on`; a dependency cycle is an error naming the whole cycle.
 
+pub mod ancestors;
 pub mod graph;
 pub mod key;
 pub mod render;
 
 use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 
 use serde::Serialize;
 
@@ -26,7 +28,7 @@ use crate::sources::Source;
 use key::{KeyInputs, ParentInput};
 
 /// The JSON format's version (docs/plan.md).
-pub const PLAN_VERSION: u32 = 1;
+pub const PLAN_VERSION: u32 = 2;
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Plan {
@@ -41,6 +43,9 @@ pub struct Node {
     /// `repo:first-tag@arch`.
     pub id: String,
     pub repo: String,
+    /// False for an ancestor of the selection, planned for its key (and built only when a
+    /// selected node needs it and no image for its key exists).
+    pub selected: bool,
     pub tags: Vec<String>,
     pub shared_tags: Vec<String>,
     pub arch: String,
@@ -65,9 +70,15 @@ pub struct Node {
     pub cache_ref: String,
     /// Whether the cache tag exists in the engine; null without an engine.
     pub built: Option<bool>,
-    /// Image references this node is tagged with (`[ns/]repo:tag`, shared tags included).
+    /// Image references this node is tagged with (`[ns/]repo:tag`, shared tags included):
+    /// selected nodes of the first architecture only.
     pub images: Vec<String>,
     pub command: DockerCommand,
+    /// SOURCE_DATE_EPOCH of the build (the newest commit that changed the Directory).
+    pub source_date_epoch: i64,
+    /// The OCI labels the build sets (also in `command`).
+    #[serde(skip)]
+    pub labels: Vec<(String, String)>,
     /// Why the node cannot be built (e.g. a FROM using an ARG without a default).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub blocked: Option<String>,
@@ -81,6 +92,13 @@ pub struct Parent {
     pub reference: String,
     /// The id of the node that builds it, or null for an image from outside the plan.
     pub node: Option<String>,
+    /// The local image the build uses for it (the parent node's cache tag, or an external
+    /// image's per-platform alias), whatever the engine has under the reference's name;
+    /// null when the name itself is used (`scratch`, or an external image not pulled yet).
+    pub image: Option<String>,
+    /// The parent node's registry cache ref, imported by the build.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cache_ref: Option<String>,
 }
 
 /// What a plan is made for.
@@ -97,14 +115,31 @@ pub struct PlanOptions {
     pub engine_platform: Option<String>,
 }
 
-/// One selected (entry, architecture) before keys are known.
-struct Slot<'a> {
-    repo: &'a Repo,
-    entry: &'a crate::manifest::Entry,
+/// One (entry, architecture) before keys are known: selected, or an ancestor of one.
+struct Slot {
+    repo: Repo,
+    /// Index into the repository's manifest entries.
+    entry: usize,
     arch: String,
+    selected: bool,
+}
+
+impl Slot {
+    fn entry(&self) -> &crate::manifest::Entry {
+        &self.repo.manifest.entries[self.entry]
+    }
+
+    fn id(&self) -> String {
+        format!("{}@{}", self.repo.entry_id(self.entry()), self.arch)
+    }
 }
 
 /// Makes the plan for `repos`. `images` is the engine's image list when one answers.
+///
+/// Every in-library ancestor of a selected node is in the plan too (`selected: false`),
+/// found through its Dockerfile's parents and fetched as needed, so that each key is the
+/// same whatever was selected: a node's key hashes its parents' keys, never what an engine
+/// happens to have under their names.
 pub fn make(
     session: &Session,
     repos: &[Repo],
@@ -113,7 +148,7 @@ pub fn make(
 ) -> Result<Plan, Error> {
     let config = &session.config;
     let mut notes = SkipNotes::default();
-    let mut slots: Vec<Slot<'_>> = Vec::new();
+    let mut slots: Vec<Slot> = Vec::new();
     let mut seen_entries = HashSet::new();
     for arch in &options.arches {
         let arch_config = crate::config::Config {
@@ -121,8 +156,9 @@ pub fn make(
             ..config.clone()
         };
         for repo in repos {
-            for entry in repo.entries() {
-                let id = (repo.path.clone(), entry.tags[0].clone(), arch.clone());
+            for &index in &repo.selected {
+                let entry = &repo.manifest.entries[index];
+                let id = (repo.path.clone(), index, arch.clone());
                 // With several architectures, an entry without one is simply not planned
                 // for it; the notes are for what a single --arch excludes.
                 let other_arch = options.arches.len() > 1 && !entry.has_architecture(arch);
@@ -134,36 +170,70 @@ pub fn make(
                 }
                 seen_entries.insert(id);
                 slots.push(Slot {
-                    repo,
-                    entry,
+                    repo: repo.clone(),
+                    entry: index,
                     arch: arch.clone(),
+                    selected: true,
                 });
             }
         }
     }
 
-    let items: Vec<(String, &crate::manifest::Entry, String)> = slots
-        .iter()
-        .map(|s| (s.repo.entry_id(s.entry), s.entry, s.arch.clone()))
-        .collect();
-    let sources = session.sources()?.resolve_all(&items)?;
-
-    // Which node produces each image reference, per architecture.
+    // Which slot produces each image reference, per architecture: selected slots first.
     let mut producers: HashMap<(String, String), usize> = HashMap::new();
-    for (i, slot) in slots.iter().enumerate() {
+    let register = |producers: &mut HashMap<(String, String), usize>, i: usize, slot: &Slot| {
         for image in node_images(config, slot) {
             producers.entry((slot.arch.clone(), image)).or_insert(i);
         }
-        for tag in slot.entry.tags.iter().chain(&slot.entry.shared_tags) {
+        let entry = slot.entry();
+        for tag in entry.tags.iter().chain(&entry.shared_tags) {
             let plain = normalize_ref(&format!("{}:{tag}", slot.repo.name));
             producers.entry((slot.arch.clone(), plain)).or_insert(i);
         }
+    };
+    for (i, slot) in slots.iter().enumerate() {
+        register(&mut producers, i, slot);
     }
 
-    let ids: Vec<String> = slots
-        .iter()
-        .map(|s| format!("{}@{}", s.repo.entry_id(s.entry), s.arch))
-        .collect();
+    // Sources, then the ancestors they name, wave by wave, until none is new.
+    let mut sources: Vec<Arc<Source>> = Vec::new();
+    let mut library = ancestors::Producers::new(session);
+    let mut wave = 0..slots.len();
+    while !wave.is_empty() {
+        let items: Vec<(String, &crate::manifest::Entry, String)> = slots[wave.clone()]
+            .iter()
+            .map(|s| (s.repo.entry_id(s.entry()), s.entry(), s.arch.clone()))
+            .collect();
+        sources.extend(session.sources()?.resolve_all(&items)?);
+        let next = slots.len();
+        for i in wave {
+            let arch = slots[i].arch.clone();
+            for reference in sources[i].froms() {
+                let normalized = normalize_ref(&reference);
+                if reference == "scratch"
+                    || producers.contains_key(&(arch.clone(), normalized.clone()))
+                {
+                    continue;
+                }
+                if let Some((repo, entry)) = library.find(&normalized, &arch)? {
+                    let id = (repo.path.clone(), entry, arch.clone());
+                    let slot = Slot {
+                        repo,
+                        entry,
+                        arch: arch.clone(),
+                        selected: false,
+                    };
+                    if seen_entries.insert(id) {
+                        slots.push(slot);
+                        register(&mut producers, slots.len() - 1, &slots[slots.len() - 1]);
+                    }
+                }
+            }
+        }
+        wave = next..slots.len();
+    }
+
+    let ids: Vec<String> = slots.iter().map(Slot::id).collect();
     let parents: Vec<Vec<(String, Option<usize>)>> = slots
         .iter()
         .zip(&sources)
@@ -190,7 +260,6 @@ pub fn make(
         .collect();
     let order = graph::order(&ids, &edges)?;
 
-    let mut keys: Vec<String> = vec![String::new(); slots.len()];
     let mut nodes: Vec<Option<Node>> = vec![None; slots.len()];
     for &i in &order {
         let slot = &slots[i];
@@ -198,12 +267,13 @@ pub fn make(
         let platform = arch::platform(&slot.arch)
             .map(|p| p.to_string())
             .unwrap_or_default();
+        let built = |p: usize| nodes[p].as_ref().expect("parents come first in the order");
         let parent_inputs = parents[i]
             .iter()
             .map(|(reference, node)| match node {
                 Some(p) => ParentInput::Built {
                     reference: reference.clone(),
-                    key: keys[*p].clone(),
+                    key: built(*p).key.clone(),
                 },
                 None => ParentInput::External {
                     reference: reference.clone(),
@@ -222,11 +292,22 @@ pub fn make(
             build_args: options.build.build_args.clone(),
             buildkit_syntax: options.build.buildkit_syntax.clone(),
         };
+        let plan_parents: Vec<Parent> = parents[i]
+            .iter()
+            .map(|(reference, p)| Parent {
+                reference: reference.clone(),
+                node: p.map(|p| ids[p].clone()),
+                image: match p {
+                    Some(p) => Some(built(*p).cache_tag.clone()),
+                    None => pinned_external(reference, &slot.arch, options, images),
+                },
+                cache_ref: p.map(|p| built(p).cache_ref.clone()),
+            })
+            .collect();
         let node = node(
             slot,
             source,
-            &ids,
-            &parents[i],
+            plan_parents,
             inputs,
             platform,
             options,
@@ -234,7 +315,6 @@ pub fn make(
             images,
             ids[i].clone(),
         );
-        keys[i] = node.key.clone();
         nodes[i] = Some(node);
     }
     Ok(Plan {
@@ -245,12 +325,13 @@ pub fn make(
 }
 
 /// `[ns/]repo:tag` for every tag and shared tag, normalized.
-fn node_images(config: &crate::config::Config, slot: &Slot<'_>) -> Vec<String> {
+fn node_images(config: &crate::config::Config, slot: &Slot) -> Vec<String> {
     let image = config.image_repo(&slot.repo.name);
-    slot.entry
+    let entry = slot.entry();
+    entry
         .tags
         .iter()
-        .chain(&slot.entry.shared_tags)
+        .chain(&entry.shared_tags)
         .map(|tag| format!("{image}:{tag}"))
         .collect()
 }
@@ -284,12 +365,23 @@ fn external_image(
     }
 }
 
+/// The local image an external parent is pinned to on `arch`: its per-platform alias, once
+/// keg has made one (after a pull, or for a local image of the right platform).
+fn pinned_external(
+    reference: &str,
+    arch: &str,
+    options: &PlanOptions,
+    images: Option<&HashMap<String, String>>,
+) -> Option<String> {
+    let alias = key::parent_alias(&options.cache_repo, arch, reference);
+    (reference != "scratch" && images?.contains_key(&alias)).then_some(alias)
+}
+
 #[allow(clippy::too_many_arguments)]
 fn node(
-    slot: &Slot<'_>,
+    slot: &Slot,
     source: &Source,
-    ids: &[String],
-    parents: &[(String, Option<usize>)],
+    parents: Vec<Parent>,
     inputs: KeyInputs,
     platform: String,
     options: &PlanOptions,
@@ -297,24 +389,37 @@ fn node(
     images: Option<&HashMap<String, String>>,
     id: String,
 ) -> Node {
+    let entry = slot.entry();
     let content_key = inputs.key();
     let cache_tag = key::cache_tag(&options.cache_repo, &content_key);
+    let git_repo = entry.arch_git_repo(&slot.arch).to_string();
     let cache_ref = key::cache_ref(
         &options.cache_repo,
-        &slot.repo.name,
-        &source.directory,
-        &source.file,
-        &slot.arch,
+        key::Slot {
+            repo: &slot.repo.name,
+            git_repo: &git_repo,
+            git_fetch: &source.fetch_ref,
+            directory: &source.directory,
+            file: &source.file,
+            arch: &slot.arch,
+        },
     );
-    let mut image_refs = node_images(config, slot);
+    // Names are the selected nodes' of the first architecture: one engine holds one image
+    // per name, and a name must not flip between architectures while builds run.
+    let primary = options.arches.first() == Some(&slot.arch);
+    let mut image_refs = if slot.selected && primary {
+        node_images(config, slot)
+    } else {
+        Vec::new()
+    };
     if options.uniq {
         image_refs.truncate(1);
     }
     let mut tags = vec![cache_tag.clone()];
     tags.extend(image_refs.iter().cloned());
-    // With the docker driver a registry cache travels inline in an image pushed to the ref.
+    // Without a cache export, a registry cache travels inline in an image pushed to the ref.
     if options.build.registry_cache
-        && options.build.builder.is_none()
+        && !crate::docker::exports_registry_cache(&options.build)
         && source.builder == Builder::Buildkit
     {
         tags.push(cache_ref.clone());
@@ -322,7 +427,7 @@ fn node(
     let labels = vec![
         (
             "org.opencontainers.image.source".to_string(),
-            slot.entry.arch_git_repo(&slot.arch).to_string(),
+            git_repo.clone(),
         ),
         (
             "org.opencontainers.image.revision".to_string(),
@@ -345,40 +450,37 @@ fn node(
                 file: &source.file,
                 tags,
                 cache_ref: &cache_ref,
-                labels,
+                parent_cache_refs: dedup(parents.iter().filter_map(|p| p.cache_ref.clone())),
+                contexts: parents
+                    .iter()
+                    .filter_map(|p| Some((p.reference.clone(), p.image.clone()?)))
+                    .collect(),
+                labels: labels.clone(),
                 source_date_epoch: Some(source.source_date_epoch),
+                via: Default::default(),
+                output: Default::default(),
             },
             &options.build,
         )
     };
-    let mut depends_on: Vec<String> = Vec::new();
-    for p in parents.iter().filter_map(|(_, p)| *p) {
-        if !depends_on.contains(&ids[p]) {
-            depends_on.push(ids[p].clone());
-        }
-    }
+    let depends_on = dedup(parents.iter().filter_map(|p| p.node.clone()));
     Node {
         id,
         repo: slot.repo.name.clone(),
-        tags: slot.entry.tags.clone(),
-        shared_tags: slot.entry.shared_tags.clone(),
+        selected: slot.selected,
+        tags: entry.tags.clone(),
+        shared_tags: entry.shared_tags.clone(),
         arch: slot.arch.clone(),
         platform,
         builder: source.builder,
-        git_repo: slot.entry.arch_git_repo(&slot.arch).to_string(),
+        git_repo,
         git_url: source.url.clone(),
         git_fetch: source.fetch_ref.clone(),
         git_commit: source.commit.clone(),
         tree: source.tree.clone(),
         directory: source.directory.clone(),
         file: source.file.clone(),
-        parents: parents
-            .iter()
-            .map(|(reference, p)| Parent {
-                reference: reference.clone(),
-                node: p.map(|p| ids[p].clone()),
-            })
-            .collect(),
+        parents,
         depends_on,
         provisional: !inputs.provisional_inputs().is_empty(),
         key: content_key,
@@ -387,7 +489,27 @@ fn node(
         cache_ref,
         images: image_refs,
         command,
+        source_date_epoch: source.source_date_epoch,
+        labels,
         blocked: source.scan.unresolved_from().map(|w| w.message.clone()),
         inputs,
     }
+}
+
+impl Node {
+    /// The registry cache refs of its parents in the plan, each once.
+    pub fn parent_cache_refs(&self) -> Vec<String> {
+        dedup(self.parents.iter().filter_map(|p| p.cache_ref.clone()))
+    }
+}
+
+/// The items in first-seen order, each once.
+fn dedup(items: impl Iterator<Item = String>) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for item in items {
+        if !out.contains(&item) {
+            out.push(item);
+        }
+    }
+    out
 }

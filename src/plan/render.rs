@@ -70,6 +70,35 @@ impl Plan {
         }
     }
 
+    /// `--matrix N`: a JSON list of `{shard: "I/N", nodes: [ids], command}`, one per
+    /// non-empty shard of at most `parts`, each shard's command made by `command(I, N)`.
+    pub fn write_matrix(
+        &self,
+        out: &mut impl Write,
+        parts: usize,
+        command: impl Fn(usize, usize) -> String,
+    ) -> io::Result<()> {
+        #[derive(serde::Serialize)]
+        struct Shard {
+            shard: String,
+            nodes: Vec<String>,
+            command: String,
+        }
+        let mut shards = Vec::new();
+        for part in 1..=parts {
+            let nodes = self.shard(part, parts).order;
+            if !nodes.is_empty() {
+                shards.push(Shard {
+                    shard: format!("{part}/{parts}"),
+                    nodes,
+                    command: command(part, parts),
+                });
+            }
+        }
+        serde_json::to_writer_pretty(&mut *out, &shards)?;
+        writeln!(out)
+    }
+
     pub fn write_json(&self, out: &mut impl Write) -> io::Result<()> {
         serde_json::to_writer_pretty(&mut *out, self)?;
         writeln!(out)
@@ -119,6 +148,17 @@ impl Plan {
         arches.sort_unstable();
         arches.dedup();
         write!(out, "plan: {} nodes", self.nodes.len())?;
+        let ancestors = self.nodes.iter().filter(|n| !n.selected).count();
+        if ancestors > 0 {
+            write!(
+                out,
+                " ({} selected, {ancestors} ancestor{} planned for {} key{})",
+                self.nodes.len() - ancestors,
+                if ancestors == 1 { "" } else { "s" },
+                if ancestors == 1 { "its" } else { "their" },
+                if ancestors == 1 { "" } else { "s" },
+            )?;
+        }
         if !arches.is_empty() {
             write!(out, " for {}", arches.join(", "))?;
         }
@@ -184,14 +224,19 @@ fn write_node(out: &mut impl Write, node: &Node) -> io::Result<()> {
     } else {
         ""
     };
+    let ancestor = if node.selected { "" } else { "  (ancestor)" };
     writeln!(
         out,
-        "  {}  [{}]  key {}{provisional}  {status}",
+        "  {}  [{}]  key {}{provisional}  {status}{ancestor}",
         node.id,
         node.builder.as_str(),
         &node.key[..12]
     )?;
-    writeln!(out, "      tags: {}", node.images.join(" "))?;
+    if node.images.is_empty() {
+        writeln!(out, "      tags: {} only", node.cache_tag)?;
+    } else {
+        writeln!(out, "      tags: {}", node.images.join(" "))?;
+    }
     if !node.parents.is_empty() {
         let parents: Vec<String> = node
             .parents

@@ -292,3 +292,26 @@ pub fn assert_fsck_clean(repo: &Path) {
         repo.display()
     );
 }
+
+/// Writes `image` (a local image) as an OCI image layout into `dest`: `docker save`, which
+/// writes one since Docker 25, unpacked.
+pub fn oci_layout(image: &str, dest: &Path) {
+    std::fs::create_dir_all(dest).expect("layout dir");
+    let save = Command::new("sh")
+        .arg("-c")
+        .arg(r#"docker save "$1" | tar -x -C "$2""#)
+        .arg("sh")
+        .arg(image)
+        .arg(dest)
+        .output()
+        .expect("sh runs");
+    assert!(
+        save.status.success(),
+        "docker save {image} | tar -x: {}",
+        String::from_utf8_lossy(&save.stderr)
+    );
+    assert!(
+        dest.join("index.json").is_file(),
+        "no index.json in the saved {image}"
+    );
+}
