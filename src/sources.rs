@@ -156,12 +156,6 @@ impl Sources {
         if let Some(e) = lock(&self.failed).remove(&key.fetch_key()) {
             return Err(fail(fetching(), e));
         }
-        if crate::debug::enabled() && !self.cache.has_commit(&key.commit) {
-            crate::debug::git(format_args!(
-                "fetch {} {} (then {}:, if the commit is refused)",
-                key.url, key.commit, key.fetch_ref
-            ));
-        }
         self.fetch_checked(&key.fetch_key())
             .map_err(|e| fail(fetching(), e))?;
         let tree = self
@@ -240,6 +234,11 @@ impl Sources {
     /// a ref of the repository, even when the commit came by its id or from a local
     /// repository (checked when keg had to get it).
     fn fetch_checked(&self, (url, fetch_ref, commit): &FetchKey) -> Result<(), GitError> {
+        if crate::debug::enabled() && !self.cache.has_commit(commit) {
+            crate::debug::git(format_args!(
+                "fetch {url} {commit} (then {fetch_ref}:, if the commit is refused)"
+            ));
+        }
         let fetched = self.cache.ensure_commit(url, fetch_ref, commit)?;
         if matches!(fetched, git::Fetched::ById | git::Fetched::Local)
             && !self.cache.remote_has_ref(url, fetch_ref)?
