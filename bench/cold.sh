@@ -3,7 +3,8 @@
 # library to fetch. On repositories this script generates: 3 with long histories (500
 # commits, 30 directories, a 200 KiB incompressible blob every 10th commit: ~10 MiB of blobs
 # each), entries at the tip and at an older commit.
-#  1. local mirrors (`--git-mirror` to bare clones): `keg fetch --all` into an empty cache vs
+#  1. local mirrors (`--git-mirror` to bare clones; keg hard-links their packs): `keg fetch
+#     --all` into an empty cache vs
 #     `git fetch` of the same commits from the same mirrors into empty repositories (full
 #     history and --depth 1): time (median of 5) and keg's peak RSS;
 #  2. the same over `git daemon` on 127.0.0.1 through a byte-counting proxy: keg shallow
@@ -68,7 +69,7 @@ for name in "${names[@]}"; do
 	old=$(git -C "$work/src/$name" rev-parse main~50)
 	echo "$tip $old" >"$work/$name.commits"
 	{
-		printf 'Maintainers: Bench (@bench)\nGitRepo: https://git.example.com/%s.git\n' "$name"
+		printf 'Maintainers: Bench (@bench)\nGitRepo: https://git.example.com/%s.git\nGitFetch: refs/heads/main\n' "$name"
 		for ((d = 0; d < 30; d++)); do
 			printf '\nTags: d%02d\nGitCommit: %s\nDirectory: d%02d\n' "$d" "$tip" "$d"
 		done
@@ -210,7 +211,7 @@ fifty_flag="$work/fifty/repos/=git://127.0.0.1:$proxy_port/"
 fifty() { # CACHE ARGS...
 	local cache=$1
 	shift
-	"$KEG" --library "$work/fifty/lib" --cache "$cache" --git-mirror "$fifty_flag" "$@" fetch --all
+	"$KEG" --library "$work/fifty/lib" --cache "$cache" --git-mirror "$fifty_flag" "$@" fetch --all 2>/dev/null
 }
 s=$(now_ns); fifty "$work/c3-seq" --fetch-jobs 1; seq_ms=$(ms_since "$s")
 s=$(now_ns); fifty "$work/c3-par"; par_ms=$(ms_since "$s")
@@ -228,7 +229,7 @@ batch() { # FROM TO -> ms per repository
 	gen_manifests "$work/piles" "$work/piles/lib-$1" "$2" 1 "$1"
 	local s ms
 	s=$(now_ns)
-	"$KEG" --library "$work/piles/lib-$1" --cache "$work/c4" --git-mirror "$piles_flag" fetch --all
+	"$KEG" --library "$work/piles/lib-$1" --cache "$work/c4" --git-mirror "$piles_flag" fetch --all 2>/dev/null
 	ms=$(ms_since "$s")
 	awk -v m="$ms" -v n=$(($2 - $1)) 'BEGIN {printf "%.1f", m / n}'
 }
@@ -239,14 +240,14 @@ for from in 0 50 100 150; do
 	last=$per
 done
 gen_manifests "$work/piles" "$work/piles/lib-all" 200 1
-s=$(now_ns); "$KEG" --library "$work/piles/lib-all" --cache "$work/c4" --git-mirror "$piles_flag" fetch --all; warm_before=$(ms_since "$s")
+s=$(now_ns); "$KEG" --library "$work/piles/lib-all" --cache "$work/c4" --git-mirror "$piles_flag" fetch --all 2>/dev/null; warm_before=$(ms_since "$s")
 s=$(now_ns)
 # No engine for gc here: the git part only (the engine is shared).
 DOCKER_HOST=unix:///nonexistent/docker.sock \
-	"$KEG" --library "$work/piles/lib-all" --cache "$work/c4" --git-mirror "$piles_flag" gc >"$work/gc.out"
+	"$KEG" --library "$work/piles/lib-all" --cache "$work/c4" --git-mirror "$piles_flag" gc >"$work/gc.out" 2>/dev/null
 gc_ms=$(ms_since "$s")
 grep '^git: kept' "$work/gc.out" | sed 's/^/  /' || true
-s=$(now_ns); "$KEG" --library "$work/piles/lib-all" --cache "$work/c4" --git-mirror "$piles_flag" fetch --all; warm_after=$(ms_since "$s")
+s=$(now_ns); "$KEG" --library "$work/piles/lib-all" --cache "$work/c4" --git-mirror "$piles_flag" fetch --all 2>/dev/null; warm_after=$(ms_since "$s")
 after=$(batch 200 250)
 echo "  repositories 200..249 after gc: $after ms each; the cache now has $(packs) packs"
 result "network fetch with 150-200 packs in the cache" "$last" "ms/repository"

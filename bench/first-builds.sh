@@ -46,7 +46,7 @@ new_round() {
 manifest() {
 	mkdir -p "$work/lib"
 	{
-		printf 'Maintainers: Bench (@bench)\nGitRepo: %s\nGitCommit: %s\n' "$src" "$1"
+		printf 'Maintainers: Bench (@bench)\nGitRepo: %s\nGitFetch: refs/heads/main\nGitCommit: %s\n' "$src" "$1"
 		for ((i = 1; i <= entries; i++)); do printf '\nTags: e%d\nDirectory: e%d\n' "$i" "$i"; done
 	} >"$work/lib/$prefix-lib"
 }

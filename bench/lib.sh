@@ -159,7 +159,7 @@ gen_manifests() {
 	for ((r = first; r < repos; r++)); do
 		commit=$(cat "$root/repos/r$r.commit")
 		{
-			printf 'Maintainers: X <x@example.com> (@x)\nGitRepo: %s\n' "$root/repos/r$r"
+			printf 'Maintainers: X <x@example.com> (@x)\nGitRepo: %s\nGitFetch: refs/heads/main\n' "$root/repos/r$r"
 			for ((e = 0; e < entries; e++)); do
 				printf '\nTags: e%d, e%d-alias\nGitCommit: %s\nDirectory: d%d\n' "$e" "$e" "$commit" "$e"
 			done

@@ -1223,12 +1223,15 @@ pub(crate) fn write_shallow(git_dir: &Path, commits: &BTreeSet<Oid>) -> std::io:
     replace_file(&path, text.as_bytes())
 }
 
-/// Writes `path` through a temp file beside it and a rename.
+/// Writes `path` through a temp file beside it and a rename: a process killed at any point
+/// leaves the old file or the new one. (No fsync: like git's own defaults, the cache is
+/// safe against killed processes, not against power loss; a sync per fetch, under the
+/// lock, would serialize parallel fetches on the disk.)
 pub(crate) fn replace_file(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     let tmp = path.with_extension("keg-tmp");
     let mut file = File::create(&tmp)?;
     file.write_all(bytes)?;
-    file.sync_all()?;
+    drop(file);
     fs::rename(&tmp, path)
 }
 
