@@ -385,6 +385,46 @@ impl Engine {
         }
         Ok(parse_image_list(&String::from_utf8_lossy(&output.stdout)))
     }
+
+    /// The local images of `repositories` only (every tag of each), as [`Engine::images`]
+    /// gives them: one `docker image ls` with a `reference` filter per repository. With the
+    /// containerd image store the daemon measures every image it lists: listing all of the
+    /// rig's ~220 images took 1.9 s, a filtered listing 55 ms (docs/performance.md, "Cold
+    /// start"), and a build lists twice. An empty set lists nothing.
+    pub fn images_of(
+        &self,
+        repositories: &std::collections::BTreeSet<String>,
+    ) -> std::io::Result<HashMap<String, String>> {
+        if repositories.is_empty() {
+            return Ok(HashMap::new());
+        }
+        let mut args: Vec<String> = ["image", "ls", "--no-trunc", "--format"]
+            .map(String::from)
+            .to_vec();
+        args.push("{{.Repository}}:{{.Tag}} {{.ID}}".to_string());
+        for repository in repositories {
+            args.extend(["--filter".to_string(), format!("reference={repository}")]);
+        }
+        let output = Command::new("docker")
+            .args(&args)
+            .stdin(Stdio::null())
+            .stderr(Stdio::null())
+            .output()?;
+        if !output.status.success() {
+            return Err(std::io::Error::other("docker image ls failed"));
+        }
+        Ok(parse_image_list(&String::from_utf8_lossy(&output.stdout)))
+    }
+}
+
+/// The repository of an image reference: `name[:tag][@digest]` without its tag and digest
+/// (a `:` before the last `/` is a registry's port).
+pub fn repository_of(reference: &str) -> &str {
+    let name = reference.split('@').next().unwrap_or(reference);
+    match name.rfind(':') {
+        Some(colon) if !name[colon..].contains('/') => &name[..colon],
+        _ => name,
+    }
 }
 
 /// Parses `docker info`'s line (see [`Engine::detect`]).
@@ -469,6 +509,20 @@ mod tests {
             source_date_epoch: Some(1700000000),
             via: Via::default(),
             output: Output::Local,
+        }
+    }
+
+    #[test]
+    fn repositories_of_references() {
+        for (reference, repository) in [
+            ("debian:bookworm", "debian"),
+            ("debian", "debian"),
+            ("127.0.0.1:5000/keg/cache:abc", "127.0.0.1:5000/keg/cache"),
+            ("127.0.0.1:5000/keg/cache", "127.0.0.1:5000/keg/cache"),
+            ("busybox@sha256:0123", "busybox"),
+            ("busybox:1@sha256:0123", "busybox"),
+        ] {
+            assert_eq!(repository_of(reference), repository, "{reference}");
         }
     }
 

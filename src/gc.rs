@@ -79,10 +79,7 @@ pub fn gc(
     out: &mut impl Write,
 ) -> Result<(), Error> {
     let engine = Engine::detect().ok();
-    let images = match &engine {
-        Some(engine) => Some(engine.images().map_err(|e| Error::Engine(e.to_string()))?),
-        None => None,
-    };
+
     // The current plan: every entry on every architecture the library names. Making it
     // fetches and pins every commit it needs, before anything is dropped.
     let mut arches: Vec<String> = Vec::new();
@@ -104,7 +101,19 @@ pub fn gc(
         engine_platform: engine.as_ref().map(|e| e.platform.clone()),
         ..options.plan.clone()
     };
-    let plan = plan::make(session, repos, &plan_options, images.as_ref())?;
+    let named = plan::make(session, repos, &plan_options, None)?;
+    let images = match &engine {
+        Some(engine) => Some(
+            engine
+                .images_of(&plan::engine_interest(&named, &plan_options.cache_repo))
+                .map_err(|e| Error::Engine(e.to_string()))?,
+        ),
+        None => None,
+    };
+    let plan = match &images {
+        Some(images) => plan::make(session, repos, &plan_options, Some(images))?,
+        None => named,
+    };
 
     let sources = session.sources()?;
     let mut commits: HashSet<String> = HashSet::new();

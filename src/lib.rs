@@ -241,8 +241,15 @@ pub fn run(cli: cli::Cli) -> Result<(), Error> {
                 build: settings,
                 engine_platform: engine.as_ref().map(|e| e.platform.clone()),
             };
-            let images = engine.and_then(|engine| engine.images().ok());
-            let mut plan = plan::make(&session, &repos, &options, images.as_ref())?;
+            // Planned once without images, then with the engine's images of what that plan
+            // names: a filtered listing (see docker::Engine::images_of).
+            let mut plan = plan::make(&session, &repos, &options, None)?;
+            if let Some(engine) = engine
+                && let Ok(images) =
+                    engine.images_of(&plan::engine_interest(&plan, &options.cache_repo))
+            {
+                plan = plan::make(&session, &repos, &options, Some(&images))?;
+            }
             if let Some((part, parts)) = shard {
                 plan = plan.shard(part, parts);
             }

@@ -51,19 +51,24 @@ pub fn skip_reason(config: &Config, entry: &Entry) -> Option<String> {
     })
 }
 
-/// Remembers which skip messages were printed, so each is printed once.
+/// Prints each skip message once per process: a command may plan twice (keg lists the
+/// engine's images for what a first plan names, then plans with them).
 #[derive(Default)]
 pub struct SkipNotes(HashSet<String>);
 
 impl SkipNotes {
     /// True when `entry` is skipped; prints the reason to stderr the first time.
     pub fn skips(&mut self, config: &Config, repo: &Repo, entry: &Entry) -> bool {
+        static PRINTED: std::sync::Mutex<Option<HashSet<String>>> = std::sync::Mutex::new(None);
         let Some(reason) = skip_reason(config, entry) else {
             return false;
         };
         let id = repo.entry_id(entry);
         if self.0.insert(id.clone()) {
-            eprintln!("skipping {id:?} ({reason})");
+            let mut printed = PRINTED.lock().unwrap_or_else(|e| e.into_inner());
+            if printed.get_or_insert_with(HashSet::new).insert(id.clone()) {
+                eprintln!("skipping {id:?} ({reason})");
+            }
         }
         true
     }

@@ -134,6 +134,28 @@ impl Slot {
     }
 }
 
+/// The image repositories a plan's keys and steps look up in the engine: the cache
+/// repository (cache tags, parent aliases), every node's image repositories and every
+/// external parent's. A plan made without images names them all (images change keys and
+/// `built`, never which nodes and parents there are), so the engine can be asked about
+/// these alone ([`crate::docker::Engine::images_of`]).
+pub fn engine_interest(plan: &Plan, cache_repo: &str) -> std::collections::BTreeSet<String> {
+    use crate::docker::repository_of;
+    let mut out = std::collections::BTreeSet::new();
+    out.insert(cache_repo.to_string());
+    for node in &plan.nodes {
+        for image in &node.images {
+            out.insert(repository_of(image).to_string());
+        }
+        for parent in node.parents.iter().filter(|p| p.node.is_none()) {
+            if parent.reference != "scratch" {
+                out.insert(repository_of(&parent.reference).to_string());
+            }
+        }
+    }
+    out
+}
+
 /// Makes the plan for `repos`. `images` is the engine's image list when one answers.
 ///
 /// Every in-library ancestor of a selected node is in the plan too (`selected: false`),
