@@ -136,7 +136,7 @@ impl Slot {
 
 /// The image repositories a plan's keys and steps look up in the engine: the cache
 /// repository (cache tags, parent aliases), every node's image repositories and every
-/// external parent's. A plan made without images names them all (images change keys and
+/// parent's (by the name the Dockerfile gives). A plan made without images names them all (images change keys and
 /// `built`, never which nodes and parents there are), so the engine can be asked about
 /// these alone ([`crate::docker::Engine::images_of`]).
 pub fn engine_interest(plan: &Plan, cache_repo: &str) -> std::collections::BTreeSet<String> {
@@ -147,7 +147,9 @@ pub fn engine_interest(plan: &Plan, cache_repo: &str) -> std::collections::BTree
         for image in &node.images {
             out.insert(repository_of(image).to_string());
         }
-        for parent in node.parents.iter().filter(|p| p.node.is_none()) {
+        // Every parent by name, in the plan or not: builds that pin parents by name look up
+        // what each name holds now.
+        for parent in &node.parents {
             if parent.reference != "scratch" {
                 out.insert(repository_of(&parent.reference).to_string());
             }
