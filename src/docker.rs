@@ -127,6 +127,25 @@ pub struct DockerCommand {
 }
 
 impl DockerCommand {
+    /// `docker ARGS...`, no environment additions.
+    pub fn docker(args: &[&str]) -> DockerCommand {
+        DockerCommand::on(&[], args)
+    }
+
+    /// `PREFIX... ARGS...` (`PREFIX` empty: `docker`), e.g. `docker --context C tag ...`.
+    pub fn on(prefix: &[String], args: &[&str]) -> DockerCommand {
+        let mut argv = if prefix.is_empty() {
+            vec!["docker".to_string()]
+        } else {
+            prefix.to_vec()
+        };
+        argv.extend(args.iter().map(|a| a.to_string()));
+        DockerCommand {
+            env: BTreeMap::new(),
+            argv,
+        }
+    }
+
     /// A shell-like rendering for people (`DOCKER_BUILDKIT=0 docker build ...`).
     pub fn display(&self) -> String {
         let env = self.env.iter().map(|(k, v)| format!("{k}={}", quote(v)));

@@ -115,16 +115,6 @@ fn join(namespace: &str, repo: &str) -> String {
     }
 }
 
-fn docker(args: &[&str]) -> DockerCommand {
-    DockerCommand {
-        env: Default::default(),
-        argv: std::iter::once("docker")
-            .chain(args.iter().copied())
-            .map(str::to_string)
-            .collect(),
-    }
-}
-
 /// Ctrl-C and SIGTERM stop the docker children (each in its own process group) and the run.
 fn interruptible() -> &'static AtomicBool {
     interrupt::install()
@@ -183,7 +173,7 @@ pub fn tag(
         };
         let pulled;
         let node = if remote.contains_key(&i) {
-            let pull = docker(&["pull", &node.cache_tag]);
+            let pull = DockerCommand::docker(&["pull", &node.cache_tag]);
             if options.dry_run {
                 writeln!(out, "  {}", pull.display()).map_err(Error::Output)?;
             } else if let Err(reason) = process::run(&pull, None, cancel, Some(PUSH_LIMIT)) {
@@ -208,7 +198,7 @@ pub fn tag(
             let source = source_image(config, node, tag);
             let target = format!("{}:{tag}", join(ns, &node.repo));
             writeln!(out, "Tagging {target}").map_err(Error::Output)?;
-            let cmd = docker(&["tag", &source, &target]);
+            let cmd = DockerCommand::docker(&["tag", &source, &target]);
             if options.dry_run {
                 writeln!(out, "  {}", cmd.display()).map_err(Error::Output)?;
             } else if !images.contains_key(&target) || images.get(&target) != images.get(&source) {
@@ -363,7 +353,7 @@ fn copy_all(
             continue;
         }
         writeln!(out, "Pushing {target}").map_err(Error::Output)?;
-        let cmd = docker(&["buildx", "imagetools", "create", "-t", target, image]);
+        let cmd = DockerCommand::docker(&["buildx", "imagetools", "create", "-t", target, image]);
         if options.dry_run {
             writeln!(out, "  {}", cmd.display()).map_err(Error::Output)?;
             continue;
@@ -438,7 +428,7 @@ pub fn push_all(
             _ => {}
         }
         if images.get(&item.target) != Some(image) {
-            let cmd = docker(&["tag", &item.source, &item.target]);
+            let cmd = DockerCommand::docker(&["tag", &item.source, &item.target]);
             writeln!(out, "Tagging {}", item.target).map_err(Error::Output)?;
             if options.dry_run {
                 writeln!(out, "  {}", cmd.display()).map_err(Error::Output)?;
@@ -449,7 +439,7 @@ pub fn push_all(
         }
         writeln!(out, "Pushing {}", item.target).map_err(Error::Output)?;
         if options.dry_run {
-            let cmd = docker(&["push", &item.target]);
+            let cmd = DockerCommand::docker(&["push", &item.target]);
             writeln!(out, "  {}", cmd.display()).map_err(Error::Output)?;
         } else {
             to_push.push(i);
@@ -477,7 +467,7 @@ pub fn push_all(
         group
             .iter()
             .filter_map(|&i| {
-                let push = docker(&["push", &items[i].target]);
+                let push = DockerCommand::docker(&["push", &items[i].target]);
                 process::run(&push, None, cancel, Some(PUSH_LIMIT))
                     .err()
                     .map(|reason| PushFailure { item: i, reason })
@@ -661,7 +651,7 @@ pub fn put_shared(
             argv.extend(["-t".into(), format!("{}:{tag}", group.target_repo)]);
         }
         argv.extend(sources);
-        let cmd = docker(&argv.iter().map(String::as_str).collect::<Vec<_>>());
+        let cmd = DockerCommand::docker(&argv.iter().map(String::as_str).collect::<Vec<_>>());
         if options.dry_run {
             writeln!(out, "  {}", cmd.display()).map_err(Error::Output)?;
             continue;

@@ -199,15 +199,7 @@ pub fn decide(
         }
         let id = images.get(&node.cache_tag);
         for image in node.images.iter().filter(|image| images.get(*image) != id) {
-            retags.push(DockerCommand {
-                env: Default::default(),
-                argv: vec![
-                    "docker".into(),
-                    "tag".into(),
-                    node.cache_tag.clone(),
-                    image.clone(),
-                ],
-            });
+            retags.push(DockerCommand::docker(&["tag", &node.cache_tag, image]));
         }
     }
     Ok(Decided {

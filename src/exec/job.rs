@@ -184,6 +184,31 @@ fn own_names(node: &Node) -> Vec<(String, String)> {
         .collect()
 }
 
+/// Streams the node's context into `command` (its log to `log`, step lines as events).
+fn stream(
+    i: usize,
+    node: &Node,
+    command: &DockerCommand,
+    shared: &Shared<'_>,
+    log: &Path,
+    events: &Sender<Event>,
+) -> Result<(), String> {
+    let context = worker::ContextSource {
+        cache: shared.cache,
+        commit: &node.git_commit,
+        directory: &node.directory,
+    };
+    worker::run_build(
+        i,
+        command,
+        context,
+        log,
+        events,
+        shared.cancel,
+        shared.options.timeout,
+    )
+}
+
 fn build(
     i: usize,
     node: &Node,
@@ -198,20 +223,7 @@ fn build(
     let _hold = member
         .names
         .hold(&parents, &own_names(node), Some(log), shared.cancel)?;
-    let context = worker::ContextSource {
-        cache: shared.cache,
-        commit: &node.git_commit,
-        directory: &node.directory,
-    };
-    worker::run_build(
-        i,
-        &node.command,
-        context,
-        log,
-        events,
-        shared.cancel,
-        shared.options.timeout,
-    )?;
+    stream(i, node, &node.command, shared, log, events)?;
     for name in &node.images {
         member.names.tagged(name, &node.cache_tag);
     }
@@ -220,7 +232,7 @@ fn build(
 
 fn pull(node: &Node, shared: &Shared<'_>, log: &Path) -> Result<(), String> {
     let _ = std::fs::write(log, "");
-    let pull = docker_command(&["pull", &node.cache_tag]);
+    let pull = DockerCommand::docker(&["pull", &node.cache_tag]);
     process::run(&pull, Some(log), shared.cancel, Some(TRANSFER_LIMIT))?;
     name(node, shared.local_names, shared, log)
 }
@@ -300,27 +312,14 @@ fn pooled(
         Action::Pull => {}
         Action::Import => {
             import(node, shared, log)?;
-            let local = docker_command(&["push", &node.cache_tag]);
+            let local = DockerCommand::docker(&["push", &node.cache_tag]);
             process::run(&local, Some(log), shared.cancel, Some(TRANSFER_LIMIT))?;
             remote.set_digest(i, remote::registry_digest(registry, &node.cache_tag)?);
         }
         _ if node.builder == Builder::Buildkit => {
             let metadata = log.with_extension("metadata.json");
             let command = remote::buildkit_command(node, member, remote, shared.options, &metadata);
-            let context = worker::ContextSource {
-                cache: shared.cache,
-                commit: &node.git_commit,
-                directory: &node.directory,
-            };
-            worker::run_build(
-                i,
-                &command,
-                context,
-                log,
-                events,
-                shared.cancel,
-                shared.options.timeout,
-            )?;
+            stream(i, node, &command, shared, log, events)?;
             let digest = match remote::metadata_digest(&metadata) {
                 Some(digest) => digest,
                 None => remote::registry_digest(registry, &node.cache_tag)?,
@@ -331,20 +330,7 @@ fn pooled(
             let pins = remote::classic_parents(node, member, remote, log, shared.cancel)?;
             let _hold = member.names.hold(&pins, &[], Some(log), shared.cancel)?;
             let command = remote::classic_command(node, member, shared.options);
-            let context = worker::ContextSource {
-                cache: shared.cache,
-                commit: &node.git_commit,
-                directory: &node.directory,
-            };
-            worker::run_build(
-                i,
-                &command,
-                context,
-                log,
-                events,
-                shared.cancel,
-                shared.options.timeout,
-            )?;
+            stream(i, node, &command, shared, log, events)?;
             let digest = remote::push_cache_tag(node, member, registry, log, shared.cancel)?;
             remote.set_digest(i, digest);
         }
@@ -369,9 +355,9 @@ fn push(
     let settings = &shared.options.plan.build;
     let mut commands: Vec<DockerCommand> = Vec::new();
     if made_here && settings.registry_cache && shared.remote.is_none() {
-        commands.push(docker_command(&["push", &node.cache_tag]));
+        commands.push(DockerCommand::docker(&["push", &node.cache_tag]));
         if node.builder == Builder::Buildkit && !docker::exports_registry_cache(settings) {
-            commands.push(docker_command(&["push", &node.cache_ref]));
+            commands.push(DockerCommand::docker(&["push", &node.cache_ref]));
         }
     }
     let publish = shared
@@ -474,15 +460,5 @@ fn push_built(
     } else {
         let text: Vec<String> = failures.iter().map(|f| f.describe(&items)).collect();
         Err(text.join("; "))
-    }
-}
-
-fn docker_command(args: &[&str]) -> DockerCommand {
-    DockerCommand {
-        env: Default::default(),
-        argv: std::iter::once("docker")
-            .chain(args.iter().copied())
-            .map(str::to_string)
-            .collect(),
     }
 }

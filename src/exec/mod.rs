@@ -846,11 +846,7 @@ fn dry_run(
 }
 
 fn pull_display(reference: &str) -> String {
-    DockerCommand {
-        env: Default::default(),
-        argv: vec!["docker".into(), "pull".into(), reference.into()],
-    }
-    .display()
+    DockerCommand::docker(&["pull", reference]).display()
 }
 
 fn now() -> i64 {

@@ -194,16 +194,7 @@ pub const TAG_LIMIT: Duration = Duration::from_secs(60);
 impl Names {
     /// `docker [--context C] ARGS...` on this engine.
     fn docker(&self, args: &[&str]) -> DockerCommand {
-        let mut argv = if self.docker.is_empty() {
-            vec!["docker".to_string()]
-        } else {
-            self.docker.clone()
-        };
-        argv.extend(args.iter().map(|a| a.to_string()));
-        DockerCommand {
-            env: Default::default(),
-            argv,
-        }
+        DockerCommand::on(&self.docker, args)
     }
 }
 
