@@ -25,6 +25,8 @@ pub struct Config {
     pub no_sort: bool,
     pub cache: PathBuf,
     pub git_mirrors: Vec<crate::git::Mirror>,
+    /// `--retries`: attempts after a transient fault (git fetch, registry, engine).
+    pub retries: u32,
 }
 
 impl Config {

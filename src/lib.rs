@@ -32,6 +32,7 @@ pub mod query;
 pub mod record;
 pub mod registry;
 pub mod report;
+pub mod retry;
 pub mod session;
 pub mod shard;
 pub mod sources;
@@ -56,6 +57,10 @@ pub fn main() -> i32 {
         Ok(()) => 0,
         Err(Error::Output(e)) if e.kind() == std::io::ErrorKind::BrokenPipe => 0,
         Err(error) => {
+            if let Error::Interrupted = error {
+                // Nothing may outlive keg, whatever stopped waiting for it.
+                process::kill_all();
+            }
             eprintln!("{error}");
             error.exit_code()
         }
@@ -77,6 +82,18 @@ pub fn run(cli: cli::Cli) -> Result<(), Error> {
         _ => {}
     }
     let config = cli.global.config()?;
+    // Before the first external process (docker, a credential helper) of every command
+    // that runs any: from here on, Ctrl-C and SIGTERM stop keg's children, not keg alone.
+    if matches!(
+        cli.command,
+        Command::Plan { .. }
+            | Command::Build { .. }
+            | Command::Tag { .. }
+            | Command::Push { .. }
+            | Command::PutShared { .. }
+    ) {
+        interrupt::install();
+    }
     let mut session = Session::new(config);
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
@@ -178,7 +195,8 @@ pub fn run(cli: cli::Cli) -> Result<(), Error> {
                 engine_platform: engine.as_ref().map(|e| e.platform.clone()),
             };
             let images = engine.and_then(|engine| engine.images().ok());
-            let mut plan = plan::make(&session, &repos, &options, images.as_ref())?;
+            let mut plan =
+                interrupt::abortable(|| plan::make(&session, &repos, &options, images.as_ref()))?;
             if let Some((part, parts)) = shard {
                 plan = plan.shard(part, parts);
             }
@@ -207,7 +225,8 @@ pub fn run(cli: cli::Cli) -> Result<(), Error> {
             log_dir,
             builders,
             load: load_results,
-            retries,
+            progress,
+            heartbeat,
             shard,
             no_parents,
             timeout,
@@ -226,6 +245,7 @@ pub fn run(cli: cli::Cli) -> Result<(), Error> {
                     dry_run,
                     force: false,
                     uniq,
+                    retries: session.config.retries,
                 })
             } else {
                 None
@@ -254,8 +274,10 @@ pub fn run(cli: cli::Cli) -> Result<(), Error> {
                 timeout: timeout.filter(|t| !t.is_zero()),
                 builders: builder_names(builders),
                 load: load_results,
-                retries,
+                retries: session.config.retries,
                 shard,
+                progress: progress.into(),
+                heartbeat: Some(heartbeat).filter(|h| !h.is_zero()),
             };
             out.flush().map_err(Error::Output)?;
             let result = exec::build(&session, &repos, &options);
@@ -279,6 +301,7 @@ pub fn run(cli: cli::Cli) -> Result<(), Error> {
                 dry_run,
                 force: false,
                 uniq,
+                retries: session.config.retries,
             };
             let (plan, images) = plan_with_images(&session, &repos, &build, uniq, &options, "tag")?;
             publish::tag(&session.config, &plan, &images, &options, &mut out)?;
@@ -297,10 +320,11 @@ pub fn run(cli: cli::Cli) -> Result<(), Error> {
                 dry_run,
                 force,
                 uniq,
+                retries: session.config.retries,
             };
             let (plan, images) =
                 plan_with_images(&session, &repos, &build, uniq, &options, "push")?;
-            let registry = registry::Registry::new();
+            let registry = registry::Registry::new().with_retries(session.config.retries);
             let mut err = std::io::stderr();
             publish::push(
                 &session.config,
@@ -333,8 +357,9 @@ pub fn run(cli: cli::Cli) -> Result<(), Error> {
                 single_arch,
                 dry_run,
                 force,
+                retries: session.config.retries,
             };
-            let registry = registry::Registry::new();
+            let registry = registry::Registry::new().with_retries(session.config.retries);
             let mut err = std::io::stderr();
             publish::put_shared(
                 &session.config,
@@ -430,7 +455,7 @@ fn plan_with_images(
         build: settings,
         engine_platform: engine.map(|e| e.platform),
     };
-    let plan = plan::make(session, repos, &plan_options, Some(&images))?;
+    let plan = interrupt::abortable(|| plan::make(session, repos, &plan_options, Some(&images)))?;
     Ok((plan, images))
 }
 

@@ -93,6 +93,7 @@ pub fn run(i: usize, action: &Action, m: usize, shared: &Shared<'_>, events: &Se
                 shared,
                 &log,
                 matches!(action, Action::Build | Action::Import),
+                events,
             ),
         },
         Err(reason) => {
@@ -120,26 +121,6 @@ const STEP_FAILED: &[&str] = &[
     "dockerfile parse error",
 ];
 
-/// Lines that say a connection or a registry failed.
-const TRANSIENT: &[&str] = &[
-    "connection refused",
-    "connection reset",
-    "broken pipe",
-    "i/o timeout",
-    "no such host",
-    "cannot connect to the docker daemon",
-    "error during connect",
-    "tls handshake timeout",
-    "server misbehaving",
-    "500 internal server error",
-    "502 bad gateway",
-    "503 service unavailable",
-    "504 gateway timeout",
-    "unexpected eof",
-    "closing transport",
-    "rpc error: code = unavailable",
-];
-
 /// Whether a failure was the infrastructure's, and how: the member no longer answers, or
 /// the output names a connection or registry fault. A failed step, a timeout or an interrupt
 /// never is.
@@ -157,10 +138,7 @@ fn infra(reason: &str, log: &Path, member: &Member, cancel: &AtomicBool) -> Opti
     if let Err(why) = member.probe() {
         return Some(Infra::Gone(why));
     }
-    TRANSIENT
-        .iter()
-        .any(|marker| text.contains(marker))
-        .then_some(Infra::Transient)
+    crate::retry::transient(&text).then_some(Infra::Transient)
 }
 
 /// The `(name, image)` pairs a build must hold with their names re-pointed: every pinned
@@ -365,6 +343,7 @@ fn push(
     shared: &Shared<'_>,
     log: &Path,
     made_here: bool,
+    events: &Sender<Event>,
 ) -> Option<Result<(), String>> {
     let settings = &shared.options.plan.build;
     let mut commands: Vec<DockerCommand> = Vec::new();
@@ -401,7 +380,7 @@ fn push(
                 log,
                 shared.cancel,
             ),
-            None => push_built(shared.config, node, publish, registry, log),
+            None => push_built(i, shared.config, node, publish, registry, log, events),
         };
         if let Err(reason) = pushed {
             failures.push(reason);
@@ -441,13 +420,16 @@ pub fn push_from_registry(
     remote::push_by_digest(&targets, &image, &digest, registry, log, cancel)
 }
 
-/// `--push` in a worker, right after the node's image exists; output goes to its log.
+/// `--push` in a worker, right after the node's image exists; output goes to its log, each
+/// retry to its log and as an event.
 fn push_built(
+    i: usize,
     config: &Config,
     node: &Node,
     publish: &crate::publish::PublishOptions,
     registry: &Registry,
     log: &Path,
+    events: &Sender<Event>,
 ) -> Result<(), String> {
     let Some(ns) = publish.targets.for_arch(&node.arch) else {
         return Ok(());
@@ -461,18 +443,24 @@ fn push_built(
     let items = crate::publish::push_items(config, &node, ns, publish.uniq, &images);
     let mut text: Vec<u8> = Vec::new();
     let mut err_text: Vec<u8> = Vec::new();
-    let failures =
+    let pushed =
         crate::publish::push_all(&items, &images, publish, registry, &mut text, &mut err_text)
             .map_err(|e| e.to_string())?;
     if let Ok(mut file) = std::fs::OpenOptions::new().append(true).open(log) {
         use std::io::Write;
         let _ = file.write_all(&text);
         let _ = file.write_all(&err_text);
+        for (item, retry) in &pushed.retries {
+            let _ = writeln!(file, "retry {}: {retry}", items[*item].target);
+        }
     }
-    if failures.is_empty() {
+    for (_, retry) in pushed.retries {
+        let _ = events.send(Event::Retried { node: i, retry });
+    }
+    if pushed.failures.is_empty() {
         Ok(())
     } else {
-        let text: Vec<String> = failures.iter().map(|f| f.describe(&items)).collect();
+        let text: Vec<String> = pushed.failures.iter().map(|f| f.describe(&items)).collect();
         Err(text.join("; "))
     }
 }
