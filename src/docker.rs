@@ -395,7 +395,12 @@ impl Engine {
         ]);
         let output = query(&list).map_err(std::io::Error::other)?;
         if output.code != 0 {
-            return Err(std::io::Error::other("docker image ls failed"));
+            let said = output.stderr.lines().rev().find(|l| !l.trim().is_empty());
+            return Err(std::io::Error::other(format!(
+                "`{}` failed: {}",
+                list.display(),
+                said.unwrap_or("").trim()
+            )));
         }
         Ok(parse_image_list(&output.stdout))
     }

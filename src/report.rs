@@ -588,7 +588,8 @@ impl Reporter {
             .nodes
             .iter()
             .zip(rows)
-            .map(|(info, row)| {
+            .enumerate()
+            .map(|(i, (info, row))| {
                 let (duration, error) = match &row.outcome {
                     Outcome::Built(d) | Outcome::Pulled(d) => (Some(millis(*d)), None),
                     Outcome::Failed { reason, elapsed } => {
@@ -606,7 +607,7 @@ impl Reporter {
                     "duration_ms": duration,
                     "error": error,
                     "push_error": row.push_error,
-                    "ran_on": row.builder,
+                    "ran_on": self.ran_on.get(&i).and_then(|&m| self.members.get(m)),
                     "retries": row.retries,
                     "log": info.log,
                 })
