@@ -384,7 +384,8 @@ impl Engine {
         (output.code == 0 && !id.is_empty()).then_some(id)
     }
 
-    /// Every local image reference (`repo:tag`) with its image id: one engine call.
+    /// Every local image reference (`repo:tag`) with its image id: one engine call (tried
+    /// up to twice more when it fails: a listing can race with an image's removal).
     pub fn images(&self) -> std::io::Result<HashMap<String, String>> {
         let list = DockerCommand::docker(&[
             "image",
@@ -393,16 +394,27 @@ impl Engine {
             "--format",
             "{{.Repository}}:{{.Tag}} {{.ID}}",
         ]);
-        let output = query(&list).map_err(std::io::Error::other)?;
-        if output.code != 0 {
-            let said = output.stderr.lines().rev().find(|l| !l.trim().is_empty());
-            return Err(std::io::Error::other(format!(
-                "`{}` failed: {}",
-                list.display(),
-                said.unwrap_or("").trim()
-            )));
-        }
-        Ok(parse_image_list(&output.stdout))
+        let interrupted = &crate::interrupt::INTERRUPTED;
+        let listed = crate::retry::run(
+            2,
+            interrupted,
+            "of the engine's image list",
+            |_: &String| !crate::interrupt::interrupted(),
+            |_| {},
+            || {
+                let output = query(&list)?;
+                if output.code != 0 {
+                    let said = output.stderr.lines().rev().find(|l| !l.trim().is_empty());
+                    return Err(format!(
+                        "`{}` failed: {}",
+                        list.display(),
+                        said.unwrap_or("").trim()
+                    ));
+                }
+                Ok(output.stdout)
+            },
+        );
+        Ok(parse_image_list(&listed.map_err(std::io::Error::other)?))
     }
 }
 

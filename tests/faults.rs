@@ -208,7 +208,7 @@ fn shim(test: &str, hang: bool) -> Shim {
 case "$1" in
   info) echo '26.1.5|linux|x86_64|[]|buildx=v0.13.1 '; exit 0 ;;
   version) echo '26.1.5'; exit 0 ;;
-  image) exit 0 ;;
+  image) if [ "$2" = ls ] && [ -f {images} ]; then cat {images}; fi; exit 0 ;;
   tag) exit 0 ;;
 esac
 if [ "$1 $2" = "buildx build" ]; then
@@ -221,6 +221,7 @@ exit 1
 "#,
             hold = hold.display(),
             started = started.display(),
+            images = t.path().join("images").display(),
         ),
     );
     let src = t.git_repo("src");
@@ -335,6 +336,142 @@ fn sigint_and_sigterm_stop_a_build_within_seconds_and_leave_nothing_behind() {
             gone_within(&s.marker, Duration::from_secs(2)),
             "{name}: a child of the docker shim outlived keg"
         );
+    }
+}
+
+#[test]
+fn a_silent_build_without_a_tty_gets_a_heartbeat() {
+    let s = shim("heartbeat", true);
+    let id = format!("{}:1@amd64", s.repo);
+    for progress in ["plain", "json"] {
+        let mut child = s
+            .command(&[
+                "build",
+                "--pull",
+                "never",
+                "--heartbeat",
+                "1s",
+                "--progress",
+                progress,
+                &s.repo,
+            ])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let stdout = collect(child.stdout.take().unwrap());
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !s.started() {
+            assert!(Instant::now() < deadline, "the build never started");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        std::thread::sleep(Duration::from_millis(3500));
+        signal(&child, libc::SIGINT);
+        let (code, _) = wait_within(&mut child, Duration::from_secs(20));
+        assert_eq!(code, Some(130));
+        let stdout = stdout.join().unwrap();
+        let beats: Vec<&str> = stdout
+            .lines()
+            .filter(|l| {
+                l.get(9..).is_some_and(|t| t.starts_with("running "))
+                    || l.contains(r#""event":"heartbeat""#)
+            })
+            .collect();
+        assert!((2..=5).contains(&beats.len()), "{progress}: {stdout}");
+        if progress == "json" {
+            let beat: Value = serde_json::from_str(beats[0]).unwrap();
+            assert_eq!(beat["event"], "heartbeat");
+            assert_eq!(beat["running"][0]["node"], id.as_str());
+            assert_eq!(beat["running"][0]["action"], "build");
+            assert!(beat["running"][0]["duration_ms"].as_u64().unwrap() >= 1000);
+        } else {
+            // `HH:MM:SS running repo:1@amd64 (build, 1s)`
+            let text = &beats[0][9..];
+            assert!(
+                text.starts_with(&format!("running {id} (build, ")) && text.ends_with("s)"),
+                "{text}"
+            );
+        }
+        s.t.path().join("build-started").exists().then(|| {
+            std::fs::remove_file(s.t.path().join("build-started")).unwrap();
+        });
+    }
+}
+
+#[test]
+fn the_tty_progress_bar_counts_what_runs_and_is_not_shown_when_nothing_does() {
+    let s = shim("tty", false);
+    let id = format!("{}:1@amd64", s.repo);
+    // One build: the bar counts it.
+    let run = Run::from(
+        s.command(&["build", "--pull", "never", "--progress", "tty", &s.repo])
+            .output()
+            .unwrap(),
+    );
+    assert_eq!(run.code, 1, "{run:#?}");
+    assert!(run.stderr.contains("/1 done"), "{}", run.stderr);
+    assert!(run.stderr.contains(&format!("start   {id} (build)")));
+    // Cached (the engine lists the node's cache tag): nothing runs, no bar, no `0/0`.
+    let plan = Run::from(s.command(&["plan", "--json", &s.repo]).output().unwrap());
+    let plan: Value = serde_json::from_str(&plan.stdout).expect("plan --json");
+    let cache_tag = plan["nodes"][0]["cache_tag"].as_str().unwrap().to_string();
+    std::fs::write(
+        s.t.path().join("images"),
+        format!("{cache_tag} sha256:{}\n", "a".repeat(64)),
+    )
+    .unwrap();
+    let run = Run::from(
+        s.command(&["build", "--pull", "never", "--progress", "tty", &s.repo])
+            .output()
+            .unwrap(),
+    );
+    assert_eq!(run.code, 0, "{run:#?}");
+    assert!(
+        run.stderr.contains(&format!("cached  {id}")),
+        "{}",
+        run.stderr
+    );
+    assert!(!run.stderr.contains(" done"), "no bar: {}", run.stderr);
+    assert!(
+        run.stdout.contains("0 built, 1 cached, 0 failed"),
+        "{}",
+        run.stdout
+    );
+}
+
+#[test]
+fn a_git_fetch_that_cannot_connect_is_retried() {
+    let t = Test::new();
+    let closed = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("git://{}/r.git", closed.local_addr().unwrap());
+    drop(closed);
+    t.manifest(
+        "r",
+        &format!(
+            "Maintainers: T (@t)\nGitRepo: {url}\nGitCommit: {}\n\nTags: 1\n",
+            common::C1
+        ),
+    );
+    for (retries, lines) in [("2", 2), ("0", 0)] {
+        let run = t.run(&["fetch", "--retries", retries, "r"]);
+        assert_eq!(run.code, 2, "{run:#?}");
+        let retried: Vec<&str> = run
+            .stderr
+            .lines()
+            .filter(|l| l.starts_with("retry "))
+            .collect();
+        assert_eq!(retried.len(), lines, "{}", run.stderr);
+        if lines > 0 {
+            assert!(
+                retried[0].starts_with(&format!(
+                    "retry   r:1 (amd64): attempt 1 of fetching {} from {url} failed (",
+                    &common::C1[..12]
+                )) && retried[0].ends_with("retried after 1s"),
+                "{}",
+                retried[0]
+            );
+        }
+        assert!(run.stderr.contains("cannot fetch commit"), "{}", run.stderr);
     }
 }
 
