@@ -326,6 +326,10 @@ pub enum Command {
         /// Only part I of N balanced parts made of whole connected components
         #[arg(long, value_name = "I/N", value_parser = parse_shard)]
         shard: Option<(usize, usize)>,
+        /// A CI strategy matrix of at most N shards: a JSON list of {shard, nodes, command}
+        /// whose commands (`keg build --shard I/N ...`) build the plan once between them
+        #[arg(long, value_name = "N", conflicts_with_all = ["json", "dot", "explain", "shard"])]
+        matrix: Option<usize>,
         /// Print what each selected node's cache key hashed
         #[arg(long)]
         explain: bool,

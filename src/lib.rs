@@ -175,15 +175,16 @@ pub fn run(cli: cli::Cli) -> Result<(), Error> {
             )?;
         }
         Command::Plan {
-            repos,
+            repos: repo_args,
             json,
             dot,
             shard,
+            matrix,
             explain,
             report,
             build,
         } => {
-            let repos = load(&session, &repos)?;
+            let repos = load(&session, &repo_args)?;
             let engine = docker::Engine::detect().ok();
             let mut settings = build.settings()?;
             settings.features = docker::Engine::features(engine.as_ref());
@@ -203,7 +204,19 @@ pub fn run(cli: cli::Cli) -> Result<(), Error> {
             if let Some(path) = &report {
                 html::write(path, &record::RunRecord::from_plan(&plan, command_line()))?;
             }
-            if json {
+            if let Some(parts) = matrix {
+                if parts == 0 {
+                    return Err(Error::Usage {
+                        option: "--matrix",
+                        value: "0".to_string(),
+                        expected: "expected at least 1 shard".to_string(),
+                    });
+                }
+                let command = |part: usize, parts: usize| {
+                    matrix_command(&session.config, &repo_args, &build, part, parts)
+                };
+                plan.write_matrix(&mut out, parts, command)
+            } else if json {
                 plan.write_json(&mut out)
             } else if dot {
                 plan.write_dot(&mut out)
@@ -467,6 +480,83 @@ fn filter(args: &cli::LineageArgs) -> Filter {
 }
 
 /// This run's command line, for report titles (`keg build --all`).
+/// `keg [global flags] build --shard I/N [build flags] REPO...`: the command of one matrix
+/// shard, made of this invocation's settings (the git cache and mirrors are the CI machine's
+/// own: BASHBREW_CACHE, KEG_GIT_MIRRORS).
+fn matrix_command(
+    config: &config::Config,
+    repos: &RepoArgs,
+    build: &cli::BuildArgs,
+    part: usize,
+    parts: usize,
+) -> String {
+    let mut words: Vec<String> = vec!["keg".into()];
+    let mut flag = |name: &str, value: &str| {
+        words.push(name.to_string());
+        words.push(value.to_string());
+    };
+    flag("--library", &config.library.display().to_string());
+    let arches = if config.all_arches {
+        "all".to_string()
+    } else {
+        config.arches.join(",")
+    };
+    flag("--arch", &arches);
+    if !config.namespace.is_empty() {
+        flag("--namespace", &config.namespace);
+    }
+    for constraint in &config.constraints {
+        flag("--constraint", constraint);
+    }
+    if config.exclusive_constraints {
+        words.push("--exclusive-constraints".into());
+    }
+    words.push("build".into());
+    words.push("--shard".into());
+    words.push(format!("{part}/{parts}"));
+    words.push("--cache-repo".into());
+    words.push(build.cache_repo.clone());
+    for (name, values) in [
+        ("--build-arg", &build.build_args),
+        ("--cache-from", &build.cache_from),
+        ("--cache-to", &build.cache_to),
+    ] {
+        for value in values {
+            words.push(name.into());
+            words.push(value.clone());
+        }
+    }
+    for value in &build.build_opts {
+        words.push(format!("--build-opt={value}"));
+    }
+    if let Some(syntax) = &build.buildkit_syntax {
+        words.push("--buildkit-syntax".into());
+        words.push(syntax.clone());
+    }
+    if repos.all {
+        words.push("--all".into());
+    }
+    words.extend(repos.repos.iter().cloned());
+    words
+        .iter()
+        .map(|w| shell_word(w))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// A word as a POSIX shell reads it back.
+fn shell_word(word: &str) -> String {
+    let plain = !word.is_empty()
+        && word
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_./:=@,+%".contains(c));
+    if plain {
+        word.to_string()
+    } else {
+        format!("'{}'", word.replace('\'', "'\\''"))
+    }
+}
+
 fn command_line() -> String {
     let mut words = vec!["keg".to_string()];
     words.extend(std::env::args().skip(1).map(|a| {

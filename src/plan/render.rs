@@ -70,6 +70,35 @@ impl Plan {
         }
     }
 
+    /// `--matrix N`: a JSON list of `{shard: "I/N", nodes: [ids], command}`, one per
+    /// non-empty shard of at most `parts`, each shard's command made by `command(I, N)`.
+    pub fn write_matrix(
+        &self,
+        out: &mut impl Write,
+        parts: usize,
+        command: impl Fn(usize, usize) -> String,
+    ) -> io::Result<()> {
+        #[derive(serde::Serialize)]
+        struct Shard {
+            shard: String,
+            nodes: Vec<String>,
+            command: String,
+        }
+        let mut shards = Vec::new();
+        for part in 1..=parts {
+            let nodes = self.shard(part, parts).order;
+            if !nodes.is_empty() {
+                shards.push(Shard {
+                    shard: format!("{part}/{parts}"),
+                    nodes,
+                    command: command(part, parts),
+                });
+            }
+        }
+        serde_json::to_writer_pretty(&mut *out, &shards)?;
+        writeln!(out)
+    }
+
     pub fn write_json(&self, out: &mut impl Write) -> io::Result<()> {
         serde_json::to_writer_pretty(&mut *out, self)?;
         writeln!(out)
