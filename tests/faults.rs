@@ -283,7 +283,7 @@ fn a_docker_client_whose_child_holds_the_pipes_does_not_hang_keg() {
     let events = events(&run.stdout);
     let summary = check_events(&events);
     let id = format!("{}:1@amd64", s.repo);
-    assert_eq!(nodes_of(&events, "started"), [id.clone()]);
+    assert_eq!(nodes_of(&events, "started"), std::slice::from_ref(&id));
     assert_eq!(nodes_of(&events, "failed"), [id]);
     assert_eq!(nodes_of(&events, "retried"), Vec::<String>::new());
     let failed = events.iter().find(|e| e["event"] == "failed").unwrap();
