@@ -573,7 +573,13 @@ impl Reporter {
             let _ = p.multi.clear();
         }
         let mut out = self.human();
-        let _ = write_table(&mut out, &self.nodes, rows, self.start.elapsed());
+        let _ = write_table(
+            &mut out,
+            &self.nodes,
+            rows,
+            self.other_retries.get(),
+            self.start.elapsed(),
+        );
         let _ = out.flush();
         if !self.json() {
             return;
@@ -646,11 +652,12 @@ fn retry_fields(retry: &Retry) -> Value {
     })
 }
 
-/// The summary table and its totals line.
+/// The summary table and its totals line (`other_retries`: retries of no node's).
 fn write_table(
     out: &mut dyn Write,
     nodes: &[NodeInfo],
     rows: &[Row],
+    other_retries: usize,
     elapsed: Duration,
 ) -> std::io::Result<()> {
     let width = nodes.iter().map(|n| n.id.len()).max().unwrap_or(4).max(4);
@@ -715,7 +722,7 @@ fn write_table(
     if push_failures > 0 {
         totals.push(format!("{push_failures} pushes failed"));
     }
-    let retries: usize = rows.iter().map(|r| r.retries.len()).sum();
+    let retries = rows.iter().map(|r| r.retries.len()).sum::<usize>() + other_retries;
     if retries > 0 {
         totals.push(format!("{retries} retried"));
     }
@@ -780,5 +787,52 @@ mod tests {
         assert_eq!(rfc3339(1_700_000_000), "2023-11-14T22:13:20Z");
         assert_eq!(rfc3339(951_782_400), "2000-02-29T00:00:00Z");
         assert_eq!(clock(UNIX_EPOCH + Duration::from_secs(3_723)), "01:02:03");
+        assert_eq!(
+            rfc3339_millis(UNIX_EPOCH + Duration::from_millis(1_700_000_000_042)),
+            "2023-11-14T22:13:20.042Z"
+        );
+    }
+
+    #[test]
+    fn the_table_shows_push_errors_retries_and_failure_times() {
+        let node = |id: &str| NodeInfo {
+            id: id.to_string(),
+            ..NodeInfo::default()
+        };
+        let row = |outcome: Outcome| Row {
+            outcome,
+            ancestor: false,
+            push_error: None,
+            builder: None,
+            retries: Vec::new(),
+        };
+        let mut cached = row(Outcome::Cached);
+        cached.push_error = Some("r/a:1: the registry is unreachable".into());
+        cached.retries = vec!["attempt 1 of x failed (y); retried after 1s".into()];
+        let rows = [
+            cached,
+            row(Outcome::Failed {
+                reason: "timed out after 8s".into(),
+                elapsed: Some(Duration::from_millis(8_100)),
+            }),
+            row(Outcome::Skipped("depends on b, which failed".into())),
+        ];
+        let mut out = Vec::new();
+        write_table(
+            &mut out,
+            &[node("a"), node("b"), node("c")],
+            &rows,
+            1,
+            Duration::from_secs(9),
+        )
+        .unwrap();
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "\nnode  result           time  note\n\
+             a     cached              -  push failed: r/a:1: the registry is unreachable; attempt 1 of x failed (y); retried after 1s\n\
+             b     failed           8.1s  timed out after 8s\n\
+             c     skipped             -  depends on b, which failed\n\
+             \n0 built, 1 cached, 1 failed, 1 skipped, 0 not started, 1 pushes failed, 2 retried in 9.0s\n"
+        );
     }
 }
