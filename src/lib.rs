@@ -57,6 +57,13 @@ pub fn main() -> i32 {
         Ok(()) => 0,
         Err(Error::Output(e)) if e.kind() == std::io::ErrorKind::BrokenPipe => 0,
         Err(error) => {
+            // After Ctrl-C or SIGTERM, whatever failed failed because of it (a docker query
+            // stopped half-way): keg was interrupted.
+            let error = if interrupt::interrupted() {
+                Error::Interrupted
+            } else {
+                error
+            };
             if let Error::Interrupted = error {
                 // Nothing may outlive keg, whatever stopped waiting for it.
                 process::kill_all();
