@@ -73,6 +73,8 @@ pub fn run(i: usize, action: &Action, m: usize, shared: &Shared<'_>, events: &Se
     let member = &shared.members[m];
     let start = Instant::now();
     let log = log_path(shared.run_dir, node);
+    // Registry queries retried on this thread from here on are this node's.
+    let _ = crate::registry::take_retries();
     let result = match (shared.remote, action) {
         (None, Action::Pull) => pull(node, shared, &log),
         (None, Action::Import) => import(node, shared, &log),
@@ -109,6 +111,9 @@ pub fn run(i: usize, action: &Action, m: usize, shared: &Shared<'_>, events: &Se
             }
         }
     };
+    for retry in crate::registry::take_retries() {
+        let _ = events.send(Event::Retried { node: i, retry });
+    }
     let _ = events.send(event);
 }
 

@@ -120,6 +120,9 @@ pub fn build(session: &Session, repos: &[Repo], options: &BuildOptions) -> Resul
             // The pool: the registry is the store, the local engine is not asked.
             options.plan.engine_platform = None;
             let (prepared, externals) = remote::plan(session, repos, &options, registry)?;
+            for retry in crate::registry::take_retries() {
+                early.query_retried(&retry);
+            }
             let decided = actions::decide(&prepared, Some(registry), &options, true, &early)?;
             (prepared, decided, externals)
         }
