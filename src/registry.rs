@@ -393,7 +393,7 @@ impl Registry {
             buildx_count: AtomicUsize::new(0),
             cached_count: AtomicUsize::new(0),
             retries: 0,
-            buildx_limit: (options.connect_timeout + options.read_timeout) * 2,
+            buildx_limit: options.connect_timeout + options.read_timeout,
         }
     }
 

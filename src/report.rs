@@ -458,6 +458,7 @@ impl Reporter {
         self.failed += 1;
         self.line(&format!("FAILED  {}: {reason}", self.id(node)));
         self.emit("failed", Some(node), json!({"error": reason}));
+        self.count_done(node);
         self.update_counts();
     }
 
@@ -466,12 +467,17 @@ impl Reporter {
         self.skipped += 1;
         self.line(&format!("skipped {}: {reason}", self.id(node)));
         self.emit("skipped", Some(node), json!({"error": reason}));
+        self.count_done(node);
+        self.update_counts();
+    }
+
+    /// A node the bar counts ended without running: the bar moves on.
+    fn count_done(&self, node: usize) {
         if self.nodes.get(node).is_some_and(|n| n.runs)
             && let Some(p) = &self.progress
         {
             p.overall.inc(1);
         }
-        self.update_counts();
     }
 
     /// A node's tags were pushed (`error`: why not).

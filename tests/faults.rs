@@ -1055,7 +1055,7 @@ fn a_registry_that_never_answers_is_bounded_and_an_interrupt_leaves_no_docker_be
             c.args(["--pull", "never", "--push"]);
         }
         // Short reads, so the test is quick; `docker buildx imagetools inspect` is bounded
-        // by twice (connect + read).
+        // by connect + read.
         c.env("KEG_REGISTRY_TIMEOUT", "2s");
         c
     };
