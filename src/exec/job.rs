@@ -1,6 +1,7 @@
 //! One node's work on a worker thread, on one member of the run: pull its key's image, build
 //! it, or import its layout; then push what `--cache-repo` and `--push` ask for. Sends one
-//! closing event, saying for a failure whether it was the infrastructure's.
+//! closing event, saying for a failure whether it was the infrastructure's, after a
+//! `Retried` event for each push or registry query of the node that was tried again.
 //!
 //! Invariants: the parents a build uses are exactly those its key hashed: BuildKit gets them
 //! as named contexts; a classic build, or any build on an engine without named contexts,
