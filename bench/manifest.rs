@@ -77,6 +77,8 @@ fn main() {
         cache: PathBuf::from("/nonexistent"),
         git_mirrors: Vec::new(),
         retries: 0,
+        arch_namespaces: Vec::new(),
+        debug: false,
     };
     let all = measure(|| load_and_list(&config, &dir));
     report(

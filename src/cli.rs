@@ -2,7 +2,10 @@
 //!
 //! Invariant: everything after this module works with checked values; flags and the
 //! bashbrew environment variables (BASHBREW_LIBRARY, BASHBREW_ARCH, BASHBREW_NAMESPACE,
-//! BASHBREW_CONSTRAINTS, BASHBREW_CACHE) mean what they mean in bashbrew.
+//! BASHBREW_CONSTRAINTS, BASHBREW_CACHE, BASHBREW_ARCH_NAMESPACES, BASHBREW_DEBUG,
+//! BASHBREW_CONFIG, BASHBREW_PULL) mean what they mean in bashbrew, every global flag works
+//! before or after the command, and bashbrew's command aliases (`ls`, `offspring`, ...) are
+//! accepted. Values from bashbrew's `--config` flags file are applied by `config_file`.
 
 use std::path::PathBuf;
 
@@ -19,9 +22,17 @@ use crate::error::Error;
     about = "Build whole libraries of container images from Official Images manifests",
     long_about = "keg reads a library of Official Images manifest files (the docker-library \
         `library/` format), plans every build across repositories, and builds them in \
-        parallel. Its commands, flags and environment variables follow bashbrew's."
+        parallel. Its commands, flags and environment variables follow bashbrew's.",
+    disable_help_flag = true,
+    disable_version_flag = true
 )]
 pub struct Cli {
+    /// Print help (`-?` too, as in bashbrew)
+    #[arg(short = 'h', long = "help", short_alias = '?', action = clap::ArgAction::Help, global = true)]
+    help: Option<bool>,
+    /// Print the version (`-v` too, as in bashbrew)
+    #[arg(short = 'V', long = "version", short_alias = 'v', action = clap::ArgAction::Version)]
+    version: Option<bool>,
     #[command(flatten)]
     pub global: GlobalArgs,
     #[command(subcommand)]
@@ -89,6 +100,28 @@ pub struct GlobalArgs {
         value_name = "N"
     )]
     pub retries: u32,
+    /// One architecture's namespace, ARCH=NS, e.g. arm64v8=127.0.0.1:5000/arm64v8, for
+    /// tag, push, put-shared, build --push and the archNamespace template function
+    /// (repeatable, or comma-separated)
+    #[arg(
+        long = "arch-namespace",
+        global = true,
+        env = "BASHBREW_ARCH_NAMESPACES",
+        value_delimiter = ',',
+        value_name = "ARCH=NS"
+    )]
+    pub arch_namespaces: Vec<String>,
+    /// Show the docker and git operations as they run (on stderr)
+    #[arg(
+        long,
+        global = true,
+        env = "BASHBREW_DEBUG",
+        value_parser = clap::builder::BoolishValueParser::new()
+    )]
+    pub debug: bool,
+    /// Where bashbrew's `flags` file of default flags is [default: ~/.config/bashbrew]
+    #[arg(long, global = true, env = "BASHBREW_CONFIG", value_name = "DIR")]
+    pub config: Option<PathBuf>,
 }
 
 /// How builds are made: shared by `plan` (keys, argv) and `build`.
@@ -160,21 +193,13 @@ fn parse_shard(spec: &str) -> Result<(usize, usize), String> {
     crate::shard::parse_shard_spec(spec)
 }
 
-/// Where images are tagged and pushed (`tag`, `push`, `put-shared`, `build --push`).
+/// Where images are tagged and pushed (`tag`, `push`, `put-shared`, `build --push`); the
+/// per-architecture namespaces are the global `--arch-namespace`.
 #[derive(Debug, Args, Clone)]
 pub struct TargetArgs {
     /// The namespace to tag and push into (`NS/repo:tag`) [default: --namespace]
     #[arg(long)]
     pub target_namespace: Option<String>,
-    /// One architecture's namespace, ARCH=NS, e.g. arm64v8=127.0.0.1:5000/arm64v8
-    /// (repeatable; env BASHBREW_ARCH_NAMESPACES, comma-separated)
-    #[arg(
-        long = "arch-namespace",
-        env = "BASHBREW_ARCH_NAMESPACES",
-        value_delimiter = ',',
-        value_name = "ARCH=NS"
-    )]
-    pub arch_namespaces: Vec<String>,
 }
 
 /// `--progress`: buildx's flag and values.
@@ -219,7 +244,7 @@ impl From<PullArg> for crate::exec::Pull {
 #[derive(Debug, Args)]
 pub struct LineageArgs {
     /// Print each image only once
-    #[arg(long)]
+    #[arg(long, visible_alias = "unique")]
     pub uniq: bool,
     /// Skip entries whose Architectures or Constraints exclude this host
     #[arg(long)]
@@ -243,11 +268,12 @@ pub struct RepoArgs {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// List repositories and tags (like `bashbrew list`)
+    #[command(visible_alias = "ls")]
     List {
         #[command(flatten)]
         repos: RepoArgs,
         /// Only the first tag of each entry
-        #[arg(long)]
+        #[arg(long, visible_alias = "unique")]
         uniq: bool,
         /// Only repository names (or the tags of a `repo:tag` argument)
         #[arg(long = "repos", id = "only_repos")]
@@ -281,6 +307,7 @@ pub enum Command {
         lineage: LineageArgs,
     },
     /// Print the parents of images, recursively (like `bashbrew parents`)
+    #[command(visible_aliases = ["ancestors", "progenitors"])]
     Parents {
         /// Images or repositories: `repo`, `repo:tag`
         #[arg(value_name = "REPO", required = true)]
@@ -293,6 +320,7 @@ pub enum Command {
     },
     /// Print the library's images built on the given images, recursively (like `bashbrew
     /// children`); an argument may be any image reference, e.g. an external base image
+    #[command(visible_aliases = ["offspring", "descendants", "progeny"])]
     Children {
         /// Images or repositories: `repo`, `repo:tag`, or any image reference
         #[arg(value_name = "IMAGE", required = true)]
@@ -357,10 +385,10 @@ pub enum Command {
         #[arg(long, overrides_with = "keep_going")]
         fail_fast: bool,
         /// When to pull external parent images
-        #[arg(long, value_enum, default_value = "missing")]
+        #[arg(long, value_enum, env = "BASHBREW_PULL", default_value = "missing")]
         pull: PullArg,
         /// Tag only the first tag of each entry
-        #[arg(long)]
+        #[arg(long, visible_alias = "unique")]
         uniq: bool,
         /// Where every build's full log goes [default: <cache>/logs]
         #[arg(long)]
@@ -419,7 +447,7 @@ pub enum Command {
         #[command(flatten)]
         repos: RepoArgs,
         /// Only the first tag of each entry
-        #[arg(long)]
+        #[arg(long, visible_alias = "unique")]
         uniq: bool,
         /// Print the commands; change nothing
         #[arg(long)]
@@ -435,7 +463,7 @@ pub enum Command {
         #[command(flatten)]
         repos: RepoArgs,
         /// Only the first tag of each entry
-        #[arg(long)]
+        #[arg(long, visible_alias = "unique")]
         uniq: bool,
         /// Print what would be pushed and the commands; change nothing
         #[arg(long)]
@@ -465,13 +493,28 @@ pub enum Command {
         #[command(flatten)]
         target: TargetArgs,
     },
-    /// Print the normalized manifests (like `bashbrew cat`)
+    /// Print the normalized manifests (like `bashbrew cat`), or each repository through a
+    /// Go text/template (`--format`, see docs/compat.md)
     Cat {
         #[command(flatten)]
         repos: RepoArgs,
         /// Print the parsed model as JSON instead (see docs/manifest.md)
-        #[arg(long)]
+        #[arg(long, conflicts_with_all = ["format", "format_file"])]
         json: bool,
+        /// Print each repository with this Go text/template (bashbrew's data model)
+        #[arg(long, short = 'f', value_name = "FORMAT")]
+        format: Option<String>,
+        /// Use the contents of FILE for --format (wins over --format)
+        #[arg(long, short = 'F', value_name = "FILE")]
+        format_file: Option<PathBuf>,
+        /// Sort the repositories so that parents come before children
+        #[arg(long)]
+        build_order: bool,
+    },
+    /// Query registries (like `bashbrew remote`)
+    Remote {
+        #[command(subcommand)]
+        command: RemoteCommand,
     },
     /// Print a shell completion script (see the README for where to put it)
     Completions {
@@ -488,6 +531,21 @@ pub enum Command {
         /// Write keg.1 and one keg-COMMAND.1 per command into DIR
         #[arg(long, value_name = "DIR")]
         dir: Option<PathBuf>,
+    },
+}
+
+/// `remote` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum RemoteCommand {
+    /// Print the architectures of images in their registry, with their manifest digests
+    /// (like `bashbrew remote arches`)
+    Arches {
+        /// Machine-readable JSON instead of text
+        #[arg(long)]
+        json: bool,
+        /// Image references: `[registry/]repo[:tag][@digest]`
+        #[arg(value_name = "IMAGE", required = true)]
+        images: Vec<String>,
     },
 }
 
@@ -516,7 +574,7 @@ impl GlobalArgs {
         if arches.is_empty() && !all_arches {
             arches.push(arch::DEFAULT.to_string());
         }
-        let cache = args.cache.unwrap_or_else(crate::config::default_cache);
+        let cache = args.cache.unwrap_or_else(default_cache);
         let git_mirrors = args
             .git_mirrors
             .iter()
@@ -548,6 +606,24 @@ impl GlobalArgs {
             cache,
             git_mirrors,
             retries: args.retries,
+            arch_namespaces: args.arch_namespaces,
+            debug: args.debug,
         })
+    }
+}
+
+/// keg's default cache, or bashbrew's (`$XDG_CACHE_HOME/bashbrew`, `~/.cache/bashbrew`) when
+/// keg runs as `bashbrew` (a symlink or a copy by that name): scripts written for bashbrew
+/// reach its cache by that path (`git -C ~/.cache/bashbrew/git fetch ...` in bashbrew's CI
+/// matrix generator).
+fn default_cache() -> PathBuf {
+    let keg = crate::config::default_cache();
+    let invoked_as = std::env::args_os()
+        .next()
+        .map(PathBuf::from)
+        .and_then(|p| p.file_name().map(|n| n.to_os_string()));
+    match invoked_as {
+        Some(name) if name == "bashbrew" => keg.with_file_name("bashbrew"),
+        _ => keg,
     }
 }

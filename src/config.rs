@@ -27,6 +27,10 @@ pub struct Config {
     pub git_mirrors: Vec<crate::git::Mirror>,
     /// `--retries`: attempts after a transient fault (git fetch, registry, engine).
     pub retries: u32,
+    /// `--arch-namespace` items as given (`ARCH=NS`), parsed where they are used.
+    pub arch_namespaces: Vec<String>,
+    /// `--debug`: docker and git operations are shown as they run.
+    pub debug: bool,
 }
 
 impl Config {

@@ -79,6 +79,15 @@ pub enum Error {
     #[error("interrupted")]
     Interrupted,
 
+    /// A `cat --format` template that does not parse or fails to execute: bashbrew's
+    /// context line, then Go's message (`template: NAME:LINE:COL: ...`).
+    #[error("{context}\n{message}")]
+    Template { context: String, message: String },
+
+    /// `remote arches`: a registry that cannot be reached or answers an error.
+    #[error("{context}: {message}")]
+    Remote { context: String, message: String },
+
     #[error("{}", build_failed(*failed, *skipped, *not_started, *push_failed))]
     BuildFailed {
         failed: usize,
@@ -122,7 +131,8 @@ impl Error {
         match self {
             Error::BuildFailed { .. }
             | Error::PublishFailed { .. }
-            | Error::MissingAncestors { .. } => 1,
+            | Error::MissingAncestors { .. }
+            | Error::Remote { .. } => 1,
             Error::Interrupted => 130,
             _ => 2,
         }

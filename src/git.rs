@@ -102,6 +102,15 @@ pub enum GitError {
         fetch_ref: String,
         by_id: String,
     },
+    #[error(
+        "{url} has no {fetch_ref} (the GitFetch): a GitFetch must name a branch or tag of the \
+         repository, even though commit {commit} could be fetched by its id"
+    )]
+    NoSuchRef {
+        url: String,
+        fetch_ref: String,
+        commit: String,
+    },
     #[error("commit {commit} is not in the git cache")]
     MissingCommit { commit: String },
     #[error("{path:?} does not exist at commit {commit}")]
@@ -357,6 +366,20 @@ impl GitCache {
             }
             self.pin(repo, oid)?;
             Ok(Fetched::ViaRef)
+        })
+    }
+
+    /// Whether the repository at `url` has the ref `fetch_ref` (one ref listing, no fetch).
+    pub fn remote_has_ref(&self, url: &str, fetch_ref: &str) -> Result<bool, GitError> {
+        self.with_repo(|repo| {
+            let mut remote = repo.remote_anonymous(url).map_err(self.err())?;
+            remote.connect(git2::Direction::Fetch).map_err(self.err())?;
+            let found = remote
+                .list()
+                .map_err(self.err())?
+                .iter()
+                .any(|head| head.name() == fetch_ref);
+            Ok(found)
         })
     }
 

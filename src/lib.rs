@@ -4,15 +4,19 @@
 //! [`library`] (find files, resolve repository arguments) -> [`git`] / [`dockerfile`] /
 //! [`context`] via [`sources`] (each entry's commit, Dockerfile and parents) -> plan
 //! (graph, cache keys) -> [`exec`] (build; [`oci`] imports `Builder: oci-import` layouts
-//! instead) -> report (what people and CI see). [`run`] dispatches each command to the
-//! stages it needs.
+//! instead) -> report (what people and CI see). Beside the pipeline, bashbrew's query
+//! commands: [`cat`] (`cat --format`, Go templates from [`template`]) and [`remote`]
+//! (`remote arches`). [`run`] dispatches each command to the stages it needs.
 
 pub mod arch;
 pub mod builders;
+pub mod cat;
 pub mod cli;
 pub mod complete;
 pub mod config;
+pub mod config_file;
 pub mod context;
+pub mod debug;
 pub mod docker;
 pub mod dockerfile;
 pub mod error;
@@ -31,16 +35,18 @@ pub mod publish;
 pub mod query;
 pub mod record;
 pub mod registry;
+pub mod remote;
 pub mod report;
 pub mod retry;
 pub mod session;
 pub mod shard;
 pub mod sources;
 pub mod span;
+pub mod template;
 
 use std::io::Write;
 
-use clap::Parser;
+use clap::{CommandFactory, FromArgMatches};
 
 pub use error::Error;
 
@@ -48,11 +54,30 @@ use cli::{Command, RepoArgs};
 use lineage::Filter;
 use session::Session;
 
-/// Entry point used by `main.rs`: parses flags, runs, prints errors; returns the exit code.
+/// Entry point used by `main.rs`: parses flags (and bashbrew's `--config` flags file),
+/// runs, prints errors; returns the exit code.
 pub fn main() -> i32 {
     // A completion request (`KEG_COMPLETE=bash keg -- ...`) is answered and exits here.
     complete::complete_env();
-    let cli = cli::Cli::parse();
+    let matches = cli::Cli::command().get_matches();
+    let mut cli = match cli::Cli::from_arg_matches(&matches) {
+        Ok(cli) => cli,
+        Err(e) => e.exit(),
+    };
+    let dir = config_file::config_dir(cli.global.config.as_deref());
+    let flags = config_file::load(&dir).and_then(|file| match file {
+        Some(file) => {
+            for warning in &file.warnings {
+                eprintln!("{warning}\n");
+            }
+            config_file::apply(&file, &mut cli, &matches)
+        }
+        None => Ok(()),
+    });
+    if let Err(error) = flags {
+        eprintln!("{error}");
+        return error.exit_code();
+    }
     match run(cli) {
         Ok(()) => 0,
         Err(Error::Output(e)) if e.kind() == std::io::ErrorKind::BrokenPipe => 0,
@@ -98,8 +123,20 @@ pub fn run(cli: cli::Cli) -> Result<(), Error> {
             | Command::Tag { .. }
             | Command::Push { .. }
             | Command::PutShared { .. }
+            | Command::Remote { .. }
+            | Command::Cat {
+                format: Some(_),
+                ..
+            }
+            | Command::Cat {
+                format_file: Some(_),
+                ..
+            }
     ) {
         interrupt::install();
+    }
+    if config.debug {
+        debug::enable(&config.cache);
     }
     let mut session = Session::new(config);
     let stdout = std::io::stdout();
@@ -125,14 +162,49 @@ pub fn run(cli: cli::Cli) -> Result<(), Error> {
             };
             query::list(&session.config, &repos, options, &mut out).map_err(Error::Output)?;
         }
-        Command::Cat { repos, json } => {
-            let repos = load(&session, &repos)?;
-            if json {
-                query::cat_json(&repos, &mut out)
-            } else {
-                query::cat(&repos, &mut out)
+        Command::Cat {
+            repos,
+            json,
+            format,
+            format_file,
+            build_order,
+        } => {
+            // bashbrew reads the template file before loading anything; --format-file wins.
+            let file_path = format_file
+                .as_ref()
+                .map(|p| p.to_string_lossy().into_owned());
+            let source = match (&file_path, &format) {
+                (Some(path), _) => Some(cat::Source::File {
+                    path,
+                    text: std::fs::read_to_string(path).map_err(|source| Error::Io {
+                        context: "failed reading --format-file",
+                        path: path.into(),
+                        source,
+                    })?,
+                }),
+                (None, Some(text)) => Some(cat::Source::Format(text)),
+                (None, None) => None,
+            };
+            let mut repos = load(&session, &repos)?;
+            if build_order {
+                repos = lineage::sort_repos(&session, &repos, false)?;
             }
-            .map_err(Error::Output)?;
+            match source {
+                Some(source) => {
+                    let template = cat::parse(&source)?;
+                    // Templates read sources and ask docker; they change nothing.
+                    interrupt::abortable(|| cat::cat(&session, &repos, &template, &mut out))?;
+                }
+                None if json => query::cat_json(&repos, &mut out).map_err(Error::Output)?,
+                None => query::cat(&repos, &mut out).map_err(Error::Output)?,
+            }
+        }
+        Command::Remote {
+            command: cli::RemoteCommand::Arches { json, images },
+        } => {
+            out.flush().map_err(Error::Output)?;
+            let registry = registry::Registry::new().with_retries(session.config.retries);
+            interrupt::abortable(|| remote::arches(&registry, &images, json, &mut out))?;
         }
         Command::Fetch {
             repos,
@@ -324,7 +396,15 @@ pub fn run(cli: cli::Cli) -> Result<(), Error> {
                 retries: session.config.retries,
             };
             let (plan, images) = plan_with_images(&session, &repos, &build, uniq, &options, "tag")?;
-            publish::tag(&session.config, &plan, &images, &options, &mut out)?;
+            let registry = registry::Registry::new().with_retries(session.config.retries);
+            publish::tag(
+                &session.config,
+                &plan,
+                &images,
+                &options,
+                &registry,
+                &mut out,
+            )?;
         }
         Command::Push {
             repos,
@@ -441,7 +521,7 @@ fn targets(
     publish::Targets::new(
         args.target_namespace.as_deref(),
         namespace,
-        &args.arch_namespaces,
+        &config.arch_namespaces,
     )
 }
 

@@ -340,9 +340,9 @@ fn sort_items<'a>(
         .collect())
 }
 
-/// The repositories in build order, each with its entries in build order (bashbrew's
-/// `sortRepos` then `SortedEntries`). Duplicate arguments keep their first occurrence.
-pub fn build_order(
+/// The repositories in build order (bashbrew's `sortRepos`), entries untouched, as `cat
+/// --build-order` sorts them. Duplicate arguments keep their first occurrence.
+pub fn sort_repos(
     session: &Session,
     repos: &[Repo],
     apply_constraints: bool,
@@ -373,9 +373,19 @@ pub fn build_order(
     } else {
         sort_items(session, items, apply_constraints)?
     };
+    Ok(sorted.into_iter().map(|item| item.repo.clone()).collect())
+}
+
+/// The repositories in build order, each with its entries in build order (bashbrew's
+/// `sortRepos` then `SortedEntries`). Duplicate arguments keep their first occurrence.
+pub fn build_order(
+    session: &Session,
+    repos: &[Repo],
+    apply_constraints: bool,
+) -> Result<Vec<Repo>, Error> {
+    let sorted = sort_repos(session, repos, apply_constraints)?;
     let mut out = Vec::with_capacity(sorted.len());
-    for item in sorted {
-        let repo = item.repo;
+    for repo in &sorted {
         let entry_items: Vec<SortItem<'_>> = repo
             .selected
             .iter()

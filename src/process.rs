@@ -279,6 +279,8 @@ pub fn run(
 pub struct Output {
     pub code: i32,
     pub stdout: String,
+    /// stdout exactly as printed.
+    pub stdout_bytes: Vec<u8>,
     pub stderr: String,
     /// stdout, then stderr.
     pub text: String,
@@ -333,12 +335,13 @@ pub fn output_with_input(
     );
     let stdout: Vec<u8> = out_rx.try_iter().flatten().collect();
     let stderr: Vec<u8> = err_rx.try_iter().flatten().collect();
-    let stdout = String::from_utf8_lossy(&stdout).into_owned();
+    let stdout_text = String::from_utf8_lossy(&stdout).into_owned();
     let stderr = String::from_utf8_lossy(&stderr).into_owned();
-    let text = format!("{stdout}{stderr}");
+    let text = format!("{stdout_text}{stderr}");
     Ok(Output {
         code: code?,
-        stdout,
+        stdout: stdout_text,
+        stdout_bytes: stdout,
         stderr,
         text,
     })

@@ -172,19 +172,42 @@ fn source_image(config: &Config, node: &Node, tag: &str) -> String {
     }
 }
 
-/// `keg tag`: tags every node's tags and shared tags as `TARGET/repo:tag`.
+/// `keg tag`: tags every node's tags and shared tags as `TARGET/repo:tag`. A node whose
+/// image is only in its registry cache repo (built by a pool) is pulled by key first.
 pub fn tag(
     config: &Config,
     plan: &Plan,
     images: &HashMap<String, String>,
     options: &PublishOptions,
+    registry: &Registry,
     out: &mut dyn Write,
 ) -> Result<(), Error> {
     let mut failures = Vec::new();
     let cancel = interruptible();
-    for node in plan.order_indexes().into_iter().map(|i| &plan.nodes[i]) {
+    let remote = in_registry(plan, registry, true);
+    let mut images = images.clone();
+    for i in plan.order_indexes() {
+        let node = &plan.nodes[i];
         let Some(ns) = options.targets.for_arch(&node.arch) else {
             continue;
+        };
+        let pulled;
+        let node = if remote.contains_key(&i) {
+            let pull = docker(&["pull", &node.cache_tag]);
+            if options.dry_run {
+                writeln!(out, "  {}", pull.display()).map_err(Error::Output)?;
+            } else if let Err(reason) = process::run(&pull, None, cancel, Some(PUSH_LIMIT)) {
+                failures.push(format!("{}: {reason}", node.cache_tag));
+                continue;
+            } else if let Some(id) = crate::docker::Engine::image_id(&node.cache_tag) {
+                images.insert(node.cache_tag.clone(), id);
+            }
+            let mut copy = node.clone();
+            copy.built = Some(true);
+            pulled = copy;
+            &pulled
+        } else {
+            node
         };
         let mut tags: Vec<&String> = node.tags.iter().chain(&node.shared_tags).collect();
         if options.uniq {
@@ -198,7 +221,7 @@ pub fn tag(
             let cmd = docker(&["tag", &source, &target]);
             if options.dry_run {
                 writeln!(out, "  {}", cmd.display()).map_err(Error::Output)?;
-            } else if images.get(&target).is_none() || images.get(&target) != images.get(&source) {
+            } else if !images.contains_key(&target) || images.get(&target) != images.get(&source) {
                 out.flush().map_err(Error::Output)?;
                 if let Err(reason) = process::run(&cmd, None, cancel, Some(TAG_LIMIT)) {
                     failures.push(format!("{target}: {reason}"));
@@ -252,18 +275,145 @@ pub fn push(
     out: &mut dyn Write,
     err: &mut dyn Write,
 ) -> Result<(), Error> {
+    // Nodes whose key is in a registry cache repo (every node a pool built, and every node
+    // built with a registry --cache-repo): their tags are made there from that image by
+    // digest (`docker buildx imagetools create`), so a tag is exactly the image of record
+    // and nothing is pulled or uploaded again.
+    let remote = in_registry(plan, registry, false);
+    for retry in registry::take_retries() {
+        writeln!(err, "retry   {retry}").map_err(Error::Output)?;
+    }
     let mut items = Vec::new();
-    for node in plan.order_indexes().into_iter().map(|i| &plan.nodes[i]) {
-        if let Some(ns) = options.targets.for_arch(&node.arch) {
-            items.extend(push_items(config, node, ns, options.uniq, images));
+    let mut copies: Vec<(String, String)> = Vec::new();
+    for (i, node) in plan.nodes.iter().enumerate() {
+        let Some(ns) = options.targets.for_arch(&node.arch) else {
+            continue;
+        };
+        let node_items = push_items(config, node, ns, options.uniq, images);
+        match remote.get(&i) {
+            Some(digest) => {
+                let repo = node.cache_tag.rsplit_once(':').map_or("", |(r, _)| r);
+                let image = format!("{repo}@{digest}");
+                copies.extend(
+                    node_items
+                        .into_iter()
+                        .map(|item| (item.target, image.clone())),
+                );
+            }
+            None => items.extend(node_items),
         }
     }
     let report = push_all(&items, images, options, registry, out, err)?;
     for (i, retry) in &report.retries {
         writeln!(err, "retry   {}: {retry}", items[*i].target).map_err(Error::Output)?;
     }
-    let failures: Vec<String> = report.failures.iter().map(|f| f.describe(&items)).collect();
+    let mut failures: Vec<String> = report.failures.iter().map(|f| f.describe(&items)).collect();
+    failures.extend(copy_all(&copies, options, registry, out, err)?);
     finished("pushing", failures)
+}
+
+/// The nodes whose cache repo is a registry that has their key (only those the local
+/// engine lacks with `missing_locally`): node index -> digest, one query each, all at once.
+pub fn in_registry(
+    plan: &Plan,
+    registry: &Registry,
+    missing_locally: bool,
+) -> HashMap<usize, String> {
+    let wanted: Vec<usize> = (0..plan.nodes.len())
+        .filter(|&i| {
+            let node = &plan.nodes[i];
+            (!missing_locally || node.built != Some(true))
+                && node
+                    .cache_tag
+                    .rsplit_once(':')
+                    .is_some_and(|(repo, _)| crate::docker::in_registry(repo))
+        })
+        .collect();
+    let references: Vec<String> = wanted
+        .iter()
+        .map(|&i| plan.nodes[i].cache_tag.clone())
+        .collect();
+    let answers = interrupt::abortable(|| registry.manifests(&references));
+    wanted
+        .into_iter()
+        .zip(answers)
+        .filter_map(|(i, answer)| Some((i, answer.ok()??.digest)))
+        .collect()
+}
+
+/// `push` of tags whose image is in the registry: `imagetools create -t TARGET IMAGE@DIGEST`
+/// unless the target already has that digest. Returns the failures.
+fn copy_all(
+    copies: &[(String, String)],
+    options: &PublishOptions,
+    registry: &Registry,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+) -> Result<Vec<String>, Error> {
+    let cancel = interruptible();
+    let mut failures = Vec::new();
+    let targets: Vec<String> = copies.iter().map(|(t, _)| t.clone()).collect();
+    // What each target holds: its digest and its members' (imagetools create wraps one
+    // manifest in an index).
+    let answers: Vec<Result<Vec<String>, registry::RegistryError>> = if options.force {
+        copies.iter().map(|_| Ok(Vec::new())).collect()
+    } else {
+        let answers = interrupt::abortable(|| registry.manifests(&targets));
+        for retry in registry::take_retries() {
+            writeln!(err, "retry   {retry}").map_err(Error::Output)?;
+        }
+        answers
+            .into_iter()
+            .map(|a| {
+                a.map(|found| match found {
+                    Some(m) => std::iter::once(m.digest)
+                        .chain(m.manifests.into_iter().map(|d| d.digest))
+                        .collect(),
+                    None => Vec::new(),
+                })
+            })
+            .collect()
+    };
+    for ((target, image), found) in copies.iter().zip(answers) {
+        check_interrupted()?;
+        let digest = image.rsplit_once('@').map_or("", |(_, d)| d);
+        let found = match found {
+            Err(reason) if reason.unreachable() => {
+                failures.push(format!("{target}: the registry is unreachable: {reason}"));
+                continue;
+            }
+            Err(_) => Vec::new(),
+            Ok(found) => found,
+        };
+        if found.iter().any(|d| d == digest) {
+            writeln!(err, "skipping {target} (remote image matches local)")
+                .map_err(Error::Output)?;
+            continue;
+        }
+        writeln!(out, "Pushing {target}").map_err(Error::Output)?;
+        let cmd = docker(&["buildx", "imagetools", "create", "-t", target, image]);
+        if options.dry_run {
+            writeln!(out, "  {}", cmd.display()).map_err(Error::Output)?;
+            continue;
+        }
+        out.flush().map_err(Error::Output)?;
+        let mut noted = Vec::new();
+        let copied = retry::run(
+            options.retries,
+            cancel,
+            &format!("of `{}`", cmd.display()),
+            |reason: &String| retry::transient(reason),
+            |r| noted.push(r),
+            || process::run(&cmd, None, cancel, Some(PUSH_LIMIT)),
+        );
+        for retry in noted {
+            writeln!(err, "retry   {target}: {retry}").map_err(Error::Output)?;
+        }
+        if let Err(reason) = copied {
+            failures.push(format!("{target}: {reason}"));
+        }
+    }
+    Ok(failures)
 }
 
 /// A tag that could not be pushed: its index in the items, and why.

@@ -5,7 +5,8 @@
 //! [`Registry`] answers that with one `GET /v2/<name>/manifests/<tag>` per tag (plus one per
 //! index member for [`Registry::image_ids`]), in process, on shared keep-alive connections,
 //! so that a whole library's tags can be asked concurrently in well under a second instead of
-//! spawning `docker buildx imagetools inspect` (~150 ms each) per tag.
+//! spawning `docker buildx imagetools inspect` (~150 ms each) per tag. `remote arches` reads
+//! manifests as served ([`Registry::raw_manifest`]) and image configs ([`Registry::blob`]).
 //!
 //! Invariants:
 //! - A [`RemoteManifest`]'s `digest` is the sha256 of the exact bytes received. When the
@@ -202,6 +203,16 @@ pub struct RemoteDescriptor {
     pub media_type: String,
     /// `os/arch[/variant]`, when the index says.
     pub platform: Option<String>,
+}
+
+/// A manifest or index exactly as the registry served it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RawObject {
+    pub bytes: Vec<u8>,
+    /// `sha256:<hex>` of `bytes`.
+    pub digest: String,
+    /// The `Content-Type` it was served with, if any.
+    pub media_type: Option<String>,
 }
 
 /// Which path answered how many manifest queries.
@@ -532,21 +543,131 @@ impl Registry {
     }
 
     fn fetch_http(&self, reference: &Reference) -> Result<Option<RemoteManifest>, RegistryError> {
+        let Some(raw) = self.raw_manifest_http(reference)? else {
+            return Ok(None);
+        };
+        parse_manifest(&raw.bytes, raw.digest, raw.media_type.as_deref())
+            .map(Some)
+            .map_err(|reason| RegistryError::BadManifest {
+                reference: reference.to_string(),
+                reason,
+            })
+    }
+
+    /// The manifest or index a reference points at, exactly as served (`Ok(None)` when
+    /// absent), over HTTP with the buildx fallback as for [`Registry::manifest`].
+    pub fn raw_manifest(&self, reference: &Reference) -> Result<Option<RawObject>, RegistryError> {
+        let http = match self.path {
+            QueryPath::Buildx => Err(None),
+            _ => crate::retry::run(
+                self.retries,
+                &crate::interrupt::INTERRUPTED,
+                &format!("of the registry query for {reference}"),
+                RegistryError::transient,
+                note_retry,
+                || self.raw_manifest_http(reference),
+            )
+            .map_err(Some),
+        };
+        match http {
+            Ok(found) => {
+                self.http_count.fetch_add(1, Ordering::Relaxed);
+                Ok(found)
+            }
+            Err(Some(error)) if self.path == QueryPath::Http || !error.worth_fallback() => {
+                Err(error)
+            }
+            Err(error) => {
+                self.buildx_count.fetch_add(1, Ordering::Relaxed);
+                raw_with_buildx(reference, self.buildx_limit).map_err(|buildx| match error {
+                    Some(http) => RegistryError::Fallback {
+                        http: Box::new(http),
+                        buildx,
+                    },
+                    None => RegistryError::Buildx {
+                        reference: reference.to_string(),
+                        message: buildx,
+                    },
+                })
+            }
+        }
+    }
+
+    /// A blob of the reference's repository (an image config), verified against its digest.
+    pub fn blob(&self, reference: &Reference, digest: &str) -> Result<Vec<u8>, RegistryError> {
+        let url = self.api_url(reference, &format!("blobs/{digest}"));
         let name = reference.to_string();
+        let reply = crate::retry::run(
+            self.retries,
+            &crate::interrupt::INTERRUPTED,
+            &format!("of the registry query for {name}"),
+            RegistryError::transient,
+            note_retry,
+            || self.get(reference, &url),
+        )?;
+        let Some(reply) = reply else {
+            return Err(RegistryError::Status {
+                reference: name,
+                url,
+                status: 404,
+                detail: format!("blob {digest} not found"),
+            });
+        };
+        let actual = sha256_digest(&reply.body);
+        if digest.starts_with("sha256:") && actual != digest {
+            return Err(RegistryError::DigestMismatch {
+                reference: name,
+                expected: digest.to_string(),
+                actual,
+            });
+        }
+        Ok(reply.body)
+    }
+
+    fn api_url(&self, reference: &Reference, object: &str) -> String {
         let host = reference.api_host();
         let scheme = if is_insecure(host, &self.insecure) {
             "http"
         } else {
             "https"
         };
-        let url = format!(
-            "{scheme}://{host}/v2/{}/manifests/{}",
-            reference.path,
-            reference.object()
-        );
+        format!("{scheme}://{host}/v2/{}/{object}", reference.path)
+    }
+
+    fn raw_manifest_http(&self, reference: &Reference) -> Result<Option<RawObject>, RegistryError> {
+        let name = reference.to_string();
+        let url = self.api_url(reference, &format!("manifests/{}", reference.object()));
+        let Some(reply) = self.get(reference, &url)? else {
+            return Ok(None);
+        };
+        let digest = sha256_digest(&reply.body);
+        for expected in [reply.content_digest.as_deref(), reference.digest.as_deref()]
+            .into_iter()
+            .flatten()
+        {
+            if expected.starts_with("sha256:") && expected != digest {
+                return Err(RegistryError::DigestMismatch {
+                    reference: name,
+                    expected: expected.to_string(),
+                    actual: digest,
+                });
+            }
+        }
+        Ok(Some(RawObject {
+            bytes: reply.body,
+            digest,
+            media_type: reply.content_type,
+        }))
+    }
+
+    /// One authenticated GET of a registry API URL: `Ok(None)` for "not found", an error for
+    /// any other failure.
+    fn get(&self, reference: &Reference, url: &str) -> Result<Option<Reply>, RegistryError> {
+        let name = reference.to_string();
+        let host = reference.api_host();
         let scope = format!("repository:{}:pull", reference.path);
         let mut authorization = self.known_authorization(reference, &scope)?;
-        let mut reply = self.send(&name, &url, authorization.as_deref())?;
+        let mut reply = self.send(&name, url, authorization.as_deref())?;
         if reply.status == 401 {
             // Unknown, expired or revoked: ask again, once.
             lock(&self.auth)
@@ -558,7 +679,7 @@ impl Registry {
                 .flat_map(|h| parse_challenges(h))
                 .collect::<Vec<_>>();
             authorization = Some(self.answer_challenge(reference, &scope, &challenges)?);
-            reply = self.send(&name, &url, authorization.as_deref())?;
+            reply = self.send(&name, url, authorization.as_deref())?;
         }
         if reply.status == 404 || reply.not_found() {
             return Ok(None);
@@ -577,30 +698,12 @@ impl Registry {
         if !(200..300).contains(&reply.status) {
             return Err(RegistryError::Status {
                 reference: name,
-                url,
+                url: url.to_string(),
                 status: reply.status,
                 detail: reply.error_detail(),
             });
         }
-        let digest = sha256_digest(&reply.body);
-        for expected in [reply.content_digest.as_deref(), reference.digest.as_deref()]
-            .into_iter()
-            .flatten()
-        {
-            if expected.starts_with("sha256:") && expected != digest {
-                return Err(RegistryError::DigestMismatch {
-                    reference: name,
-                    expected: expected.to_string(),
-                    actual: digest,
-                });
-            }
-        }
-        parse_manifest(&reply.body, digest, reply.content_type.as_deref())
-            .map(Some)
-            .map_err(|reason| RegistryError::BadManifest {
-                reference: name,
-                reason,
-            })
+        Ok(Some(reply))
     }
 
     /// One GET; the whole body is read, so the connection goes back to the pool.
@@ -1233,6 +1336,17 @@ fn inspect_with_buildx(
     reference: &Reference,
     limit: Duration,
 ) -> Result<Option<RemoteManifest>, String> {
+    let Some(raw) = raw_with_buildx(reference, limit)? else {
+        return Ok(None);
+    };
+    parse_manifest(&raw.bytes, raw.digest, None)
+        .map(Some)
+        .map_err(|e| format!("invalid manifest: {e}"))
+}
+
+/// The bytes `docker buildx imagetools inspect --raw REF` prints, checked against a pinned
+/// digest; the command is bounded by `limit` and stopped by Ctrl-C.
+fn raw_with_buildx(reference: &Reference, limit: Duration) -> Result<Option<RawObject>, String> {
     let name = reference.to_string();
     let mut command = Command::new("docker");
     command.args(["buildx", "imagetools", "inspect", "--raw", &name]);
@@ -1254,7 +1368,7 @@ fn inspect_with_buildx(
             .trim()
             .to_string());
     }
-    let digest = sha256_digest(output.stdout.as_bytes());
+    let digest = sha256_digest(&output.stdout_bytes);
     if let Some(expected) = &reference.digest
         && expected.starts_with("sha256:")
         && *expected != digest
@@ -1263,9 +1377,11 @@ fn inspect_with_buildx(
             "digest mismatch: expected {expected}, got {digest}"
         ));
     }
-    parse_manifest(output.stdout.as_bytes(), digest, None)
-        .map(Some)
-        .map_err(|e| format!("invalid manifest: {e}"))
+    Ok(Some(RawObject {
+        bytes: output.stdout_bytes,
+        digest,
+        media_type: None,
+    }))
 }
 
 // ---------------------------------------------------------------------------------------

@@ -3,10 +3,11 @@
 //!
 //! Invariants: a source is resolved at most once per run (memoized by what it reads:
 //! URL, commit, directory, file and builder), fetching uses no network when the commit is
-//! already cached, and every failure names the entry (`repo:tag`), the architecture, the
-//! URL, the commit and what git answered. A fetch that fails because the network did (no
-//! connection, a reset, a 5xx) is tried again up to `--retries` times with backoff, each
-//! retry printed on stderr; a commit or ref the server does not have is not.
+//! already cached, a commit fetched by its id still needs its GitFetch to name a ref of the
+//! repository (as bashbrew requires), and every failure names the entry (`repo:tag`), the
+//! architecture, the URL, the commit and what git answered. A fetch that fails because the
+//! network did (no connection, a reset, a 5xx) is tried again up to `--retries` times with
+//! backoff, each retry printed on stderr; a commit or ref the server does not have is not.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -115,7 +116,7 @@ impl Sources {
         url: &str,
         fetch_ref: &str,
         commit: &str,
-    ) -> Result<(), GitError> {
+    ) -> Result<git::Fetched, GitError> {
         crate::retry::run(
             self.retries,
             &crate::interrupt::INTERRUPTED,
@@ -124,7 +125,6 @@ impl Sources {
             |retry| eprintln!("retry   {id}: {retry}"),
             || self.cache.ensure_commit(url, fetch_ref, commit),
         )
-        .map(|_| ())
     }
 
     pub fn cache(&self) -> &GitCache {
@@ -159,13 +159,39 @@ impl Sources {
             what: format!("{id} ({arch}): {what}"),
             source: Box::new(source),
         };
-        self.ensure_commit(
-            &format!("{id} ({arch})"),
-            &key.url,
-            &key.fetch_ref,
-            &key.commit,
-        )
-        .map_err(|e| fail(format!("fetching {} from {}", key.commit, key.url), e))?;
+        if crate::debug::enabled() && !self.cache.has_commit(&key.commit) {
+            crate::debug::git(format_args!(
+                "fetch {} {} (then {}:, if the commit is refused)",
+                key.url, key.commit, key.fetch_ref
+            ));
+        }
+        let fetched = self
+            .ensure_commit(
+                &format!("{id} ({arch})"),
+                &key.url,
+                &key.fetch_ref,
+                &key.commit,
+            )
+            .map_err(|e| fail(format!("fetching {} from {}", key.commit, key.url), e))?;
+        // As in bashbrew, GitFetch must name a ref of the repository, even when the server
+        // hands out the commit by its id (checked when keg had to fetch it).
+        if fetched == git::Fetched::ById {
+            let what = || format!("fetching {} from {}", key.commit, key.url);
+            let has_ref = self
+                .cache
+                .remote_has_ref(&key.url, &key.fetch_ref)
+                .map_err(|e| fail(what(), e))?;
+            if !has_ref {
+                return Err(fail(
+                    what(),
+                    git::GitError::NoSuchRef {
+                        url: key.url.clone(),
+                        fetch_ref: key.fetch_ref.clone(),
+                        commit: key.commit.clone(),
+                    },
+                ));
+            }
+        }
         let tree = self
             .cache
             .tree_id(&key.commit, &key.directory)
@@ -179,6 +205,7 @@ impl Sources {
             Scan::default()
         } else {
             let path = join_path(&key.directory, &key.file);
+            crate::debug::git(format_args!("show {}:{path}", key.commit));
             let bytes = self
                 .cache
                 .read_file(&key.commit, &path)

@@ -286,8 +286,9 @@ pub fn push_by_digest(
 ) -> Result<(), String> {
     let mut failures = Vec::new();
     for target in targets {
+        // imagetools create wraps one manifest in an index: a member counts too.
         if let Ok(Some(found)) = registry.manifest(target)
-            && found.digest == digest
+            && (found.digest == digest || found.manifests.iter().any(|m| m.digest == digest))
         {
             continue;
         }

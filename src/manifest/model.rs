@@ -3,7 +3,8 @@
 //! Invariants (established by `validate`): every entry has at least one tag and a GitRepo,
 //! GitFetch and GitCommit; architectures are known, de-duplicated and sorted; directories are
 //! path-cleaned and stay inside the repository; no tag appears twice in a manifest; arch
-//! override keys are `<known arch>-<overridable field>`.
+//! override keys are `<arch>-<overridable field>`, where an unknown arch is kept (`cat`
+//! prints it back, as bashbrew does) but never looked up.
 
 use std::collections::BTreeMap;
 

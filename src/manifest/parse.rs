@@ -202,6 +202,11 @@ mod tests {
             ("A: 1\n \t \nB: 2", &[&["A=1"], &["B=2"]]),
             ("A: 1\n   ", &[&["A=1"]]),
             ("amd64-GitCommit: abc", &[&["amd64-GitCommit=abc"]]),
+            (
+                "Tags :1\nMaintainers  :  x\n",
+                &[&["Tags=1", "Maintainers=x"]],
+            ),
+            ("A\t: 1", &[&["A=1"]]),
             ("A: tr\railing\r\n", &[&["A=tr\railing"]]),
         ];
         for (input, want) in cases {

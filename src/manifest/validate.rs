@@ -384,15 +384,20 @@ impl<'a> Validator<'a> {
             }
         } else if let Some((prefix, suffix)) = arch_field(field.name) {
             if !arch::is_known(prefix) {
+                // As in bashbrew, the value is kept (and printed back by `cat`), but no
+                // build uses it: a new upstream architecture must not break every run.
                 let span = self.index.span(field.name_offset, prefix.len());
-                self.error(
+                self.warning(
                     span,
                     format!(
-                        "unknown architecture {prefix:?} in {}: expected one of {}",
+                        "unknown architecture {prefix:?} in {}: it is kept but never used (known: {})",
                         field.name,
                         arch::names().collect::<Vec<_>>().join(", ")
                     ),
                 );
+                if let Some((value, _)) = self.scalar(field) {
+                    entry.arch_values.insert(field.name.to_string(), value);
+                }
                 return;
             }
             if let Some((value, offset)) = self.scalar(field)
@@ -446,9 +451,9 @@ impl<'a> Validator<'a> {
         }
         let (offset, _) = field.value_range();
         if items.len() == 1 && items[0].text.is_empty() {
-            // An empty SharedTags or Architectures keeps the inherited list (as in bashbrew);
-            // the required lists need values.
-            if matches!(field.name, "Maintainers" | "Tags") {
+            // An empty list is an error, as in bashbrew (its decoder reads one empty item),
+            // except Constraints, which may be empty.
+            if field.name != "Constraints" {
                 let span = self.index.span(offset, 0);
                 self.error(
                     span,

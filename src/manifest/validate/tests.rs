@@ -195,9 +195,14 @@ fn error_positions() {
             format!("{HEAD}\nTags: a\nArchitectures: amd64, arm64\nGitCommit: {C1}\n"),
             vec![(5, 23, "invalid Architectures value \"arm64\"")],
         ),
+        // Empty lists are rejected, as bashbrew rejects them.
         (
-            format!("{HEAD}\nTags: a\nGitCommit: {C1}\narm64-GitCommit: {C2}\n"),
-            vec![(6, 1, "unknown architecture \"arm64\" in arm64-GitCommit")],
+            format!("{HEAD}\nTags: a\nArchitectures:\nGitCommit: {C1}\n"),
+            vec![(5, 15, "Architectures has no value")],
+        ),
+        (
+            format!("{HEAD}SharedTags:  \n\nTags: a\nGitCommit: {C1}\n"),
+            vec![(3, 14, "SharedTags has no value")],
         ),
         (
             format!("{HEAD}\nTags: a\nGitCommit: {C1}\narm64v8-GitCommit: abc\n"),
@@ -314,6 +319,40 @@ fn error_positions() {
             assert!(message.contains(wm), "{message:?} should contain {wm:?}");
         }
     }
+}
+
+#[test]
+fn bashbrew_leniencies() {
+    // Spaces before the colon (RFC 2822's obsolete syntax) are accepted.
+    let m = ok(&format!(
+        "Maintainers  :  Jane Doe (@jane)\nGitRepo\t: https://example.com/r.git\n\nTags :1, latest\nGitCommit : {C1}\n"
+    ));
+    assert_eq!(m.entries[0].tags, ["1", "latest"]);
+    assert_eq!(m.global.maintainers, ["Jane Doe (@jane)"]);
+    // A field for an unknown architecture is a warning; the value is kept for `cat`.
+    let text = format!("{HEAD}\nTags: a\nGitCommit: {C1}\nloong64-GitCommit: {C2}\n");
+    let parsed = parse("m", text.as_bytes()).unwrap();
+    assert_eq!(parsed.warnings.len(), 1);
+    let w = &parsed.warnings[0];
+    assert_eq!((w.span.line, w.span.col), (6, 1));
+    assert!(
+        w.message
+            .contains("unknown architecture \"loong64\" in loong64-GitCommit")
+    );
+    assert_eq!(
+        parsed.manifest.entries[0].arch_values["loong64-GitCommit"],
+        C2
+    );
+    assert_eq!(parsed.manifest.entries[0].arch_git_commit("amd64"), C1);
+    assert!(write::manifest_text(&parsed.manifest).contains(&format!("loong64-GitCommit: {C2}")));
+    // An unknown name in Architectures stays an error, as in bashbrew.
+    assert_eq!(
+        errors(&format!(
+            "{HEAD}\nTags: a\nArchitectures: loong64\nGitCommit: {C1}\n"
+        ))
+        .len(),
+        1
+    );
 }
 
 #[test]
