@@ -76,6 +76,7 @@ fn main() {
         no_sort: false,
         cache: PathBuf::from("/nonexistent"),
         git_mirrors: Vec::new(),
+        retries: 0,
         arch_namespaces: Vec::new(),
         debug: false,
     };

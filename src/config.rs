@@ -25,6 +25,8 @@ pub struct Config {
     pub no_sort: bool,
     pub cache: PathBuf,
     pub git_mirrors: Vec<crate::git::Mirror>,
+    /// `--retries`: attempts after a transient fault (git fetch, registry, engine).
+    pub retries: u32,
     /// `--arch-namespace` items as given (`ARCH=NS`), parsed where they are used.
     pub arch_namespaces: Vec<String>,
     /// `--debug`: docker and git operations are shown as they run.

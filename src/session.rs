@@ -37,7 +37,8 @@ impl Session {
             &self.config.cache,
             &self.config.library,
             self.config.git_mirrors.clone(),
-        )?;
+        )?
+        .with_retries(self.config.retries);
         Ok(self.sources.get_or_init(|| sources))
     }
 

@@ -5,7 +5,9 @@
 //! URL, commit, directory, file and builder), fetching uses no network when the commit is
 //! already cached, a commit fetched by its id still needs its GitFetch to name a ref of the
 //! repository (as bashbrew requires), and every failure names the entry (`repo:tag`), the
-//! architecture, the URL, the commit and what git answered.
+//! architecture, the URL, the commit and what git answered. A fetch that fails because the
+//! network did (no connection, a reset, a 5xx) is tried again up to `--retries` times with
+//! backoff, each retry printed on stderr; a commit or ref the server does not have is not.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -15,7 +17,7 @@ use rayon::prelude::*;
 
 use crate::dockerfile::{self, Scan};
 use crate::error::Error;
-use crate::git::{self, GitCache, Mirror};
+use crate::git::{self, GitCache, GitError, Mirror};
 use crate::manifest::validate::clean_path;
 use crate::manifest::{Builder, Entry};
 
@@ -78,6 +80,8 @@ pub struct Sources {
     library: PathBuf,
     mirrors: Vec<Mirror>,
     memo: Mutex<HashMap<Key, Arc<Source>>>,
+    /// `--retries`: fetch attempts after a network fault.
+    retries: u32,
 }
 
 impl Sources {
@@ -95,7 +99,32 @@ impl Sources {
                 .unwrap_or_else(|_| library.to_path_buf()),
             mirrors,
             memo: Mutex::new(HashMap::new()),
+            retries: 0,
         })
+    }
+
+    /// The same sources, fetching again up to `retries` times after a network fault.
+    pub fn with_retries(mut self, retries: u32) -> Sources {
+        self.retries = retries;
+        self
+    }
+
+    /// [`GitCache::ensure_commit`], tried again after network faults; `id` names the entry.
+    fn ensure_commit(
+        &self,
+        id: &str,
+        url: &str,
+        fetch_ref: &str,
+        commit: &str,
+    ) -> Result<git::Fetched, GitError> {
+        crate::retry::run(
+            self.retries,
+            &crate::interrupt::INTERRUPTED,
+            &format!("of fetching {} from {url}", short(commit)),
+            network_fault,
+            |retry| eprintln!("retry   {id}: {retry}"),
+            || self.cache.ensure_commit(url, fetch_ref, commit),
+        )
     }
 
     pub fn cache(&self) -> &GitCache {
@@ -137,8 +166,12 @@ impl Sources {
             ));
         }
         let fetched = self
-            .cache
-            .ensure_commit(&key.url, &key.fetch_ref, &key.commit)
+            .ensure_commit(
+                &format!("{id} ({arch})"),
+                &key.url,
+                &key.fetch_ref,
+                &key.commit,
+            )
             .map_err(|e| fail(format!("fetching {} from {}", key.commit, key.url), e))?;
         // As in bashbrew, GitFetch must name a ref of the repository, even when the server
         // hands out the commit by its id (checked when keg had to fetch it).
@@ -223,6 +256,60 @@ impl Sources {
     }
 }
 
+/// What git says when the network failed, lowercase: worth another attempt.
+const NETWORK_FAULTS: &[&str] = &[
+    "failed to connect",
+    "failed to resolve address",
+    "could not resolve",
+    "timed out",
+    "early eof",
+    "unexpected http status code: 5",
+];
+
+/// Whether a failed fetch may succeed on another attempt: the server could not be reached,
+/// or the connection broke (not a commit or ref it does not have).
+fn network_fault(error: &GitError) -> bool {
+    if !matches!(error, GitError::FetchFailed { .. }) {
+        return false;
+    }
+    let text = error.to_string().to_lowercase();
+    crate::retry::transient(&text) || NETWORK_FAULTS.iter().any(|fault| text.contains(fault))
+}
+
 fn short(commit: &str) -> &str {
     &commit[..commit.len().min(12)]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fetch_failed(by_id: &str, by_ref: &str) -> GitError {
+        GitError::FetchFailed {
+            url: "https://example.invalid/r.git".into(),
+            commit: "0".repeat(40),
+            fetch_ref: "refs/heads/main".into(),
+            by_id: by_id.into(),
+            by_ref: by_ref.into(),
+        }
+    }
+
+    #[test]
+    fn only_network_faults_are_retried() {
+        for fault in [
+            "failed to connect to example.invalid: Connection refused",
+            "unexpected http status code: 503",
+            "failed to resolve address for example.invalid: Name or service not known",
+            "early EOF",
+        ] {
+            assert!(network_fault(&fetch_failed(fault, fault)), "{fault}");
+        }
+        assert!(!network_fault(&fetch_failed(
+            "the server did not send it",
+            "couldn't find remote ref refs/heads/main"
+        )));
+        assert!(!network_fault(&GitError::InvalidCommit {
+            commit: "x".into()
+        }));
+    }
 }

@@ -108,7 +108,10 @@ pub fn decide(
             .iter()
             .map(|&i| plan.nodes[i].cache_tag.clone())
             .collect();
-        let answers = registry.manifests(&references);
+        let answers = crate::interrupt::abortable(|| registry.manifests(&references));
+        for retry in crate::registry::take_retries() {
+            reporter.query_retried(&retry);
+        }
         let mut warned = false;
         for (&i, answer) in missing.iter().zip(answers) {
             match answer {

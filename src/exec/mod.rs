@@ -77,6 +77,10 @@ pub struct BuildOptions {
     pub shard: Option<(usize, usize)>,
     /// `--report`: what ran when, for the HTML page (four calls below, marked `recorder`).
     pub recorder: Option<std::sync::Arc<crate::record::RunRecorder>>,
+    /// `--progress`: bars, lines or JSON events.
+    pub progress: report::Mode,
+    /// `--heartbeat`: without a TTY, a line after this long without output.
+    pub heartbeat: Option<Duration>,
 }
 
 impl BuildOptions {
@@ -87,7 +91,9 @@ impl BuildOptions {
         repos: &[Repo],
         images: &HashMap<String, String>,
     ) -> Result<Plan, Error> {
-        let plan = crate::plan::make(session, repos, &self.plan, Some(images))?;
+        // Fetching and reading sources changes nothing keg must undo: Ctrl-C ends it at once.
+        let plan =
+            interrupt::abortable(|| crate::plan::make(session, repos, &self.plan, Some(images)))?;
         Ok(match self.shard {
             Some((part, parts)) => plan.shard(part, parts),
             None => plan,
@@ -103,17 +109,20 @@ pub fn build(session: &Session, repos: &[Repo], options: &BuildOptions) -> Resul
     let mut options = options.clone();
     options.plan.engine_platform = Some(engine.platform.clone());
     options.plan.build.features = Engine::features(Some(&engine));
-    let early = Reporter::new(Vec::new(), 0);
+    let early = Reporter::early(options.progress);
     let members = members(&options)?;
     let pool = members.is_some();
     let registry = (options.plan.build.registry_cache || options.publish.is_some() || pool)
-        .then(Registry::new);
+        .then(|| Registry::new().with_retries(options.retries));
 
     let (prepared, decided, externals) = match (&members, &registry) {
         (Some(_), Some(registry)) => {
             // The pool: the registry is the store, the local engine is not asked.
             options.plan.engine_platform = None;
             let (prepared, externals) = remote::plan(session, repos, &options, registry)?;
+            for retry in crate::registry::take_retries() {
+                early.query_retried(&retry);
+            }
             let decided = actions::decide(&prepared, Some(registry), &options, true, &early)?;
             (prepared, decided, externals)
         }
@@ -162,17 +171,27 @@ pub fn build(session: &Session, repos: &[Repo], options: &BuildOptions) -> Resul
         path: run_dir.clone(),
         source,
     })?;
-    let mut push_errors = match &remote {
-        Some(remote) => push_cached_remote(
+    let (mut push_errors, cached_retries) = match &remote {
+        Some(remote) => (
+            push_cached_remote(
+                session,
+                plan,
+                &decided,
+                &options,
+                registry.as_ref(),
+                remote,
+                &run_dir,
+            ),
+            vec![Vec::new(); plan.nodes.len()],
+        ),
+        None => push_cached(
             session,
-            plan,
+            &prepared,
             &decided,
             &options,
             registry.as_ref(),
-            remote,
-            &run_dir,
-        ),
-        None => push_cached(session, &prepared, &decided, &options, registry.as_ref())?,
+            &early,
+        )?,
     };
 
     let members =
@@ -200,9 +219,28 @@ pub fn build(session: &Session, repos: &[Repo], options: &BuildOptions) -> Resul
     if let Some(recorder) = &options.recorder {
         recorder.phase(plan);
     }
-    let to_run = decided.actions.iter().filter(|a| a.runs()).count();
-    let mut reporter = Reporter::new(plan.nodes.iter().map(|n| n.id.clone()).collect(), to_run);
-    let drained = drain(&decided.actions, &shared, &mut reporter, &mut push_errors)?;
+    let nodes = plan
+        .nodes
+        .iter()
+        .zip(&decided.actions)
+        .map(|(node, action)| report::NodeInfo {
+            id: node.id.clone(),
+            key: node.key.clone(),
+            builder: node.builder.as_str().to_string(),
+            log: Some(job::log_path(&run_dir, node).display().to_string()),
+            runs: action.runs(),
+            ancestor: !node.selected,
+        })
+        .collect();
+    let mut reporter = Reporter::new(nodes, options.progress, options.heartbeat)
+        .with_members(members.iter().map(|m| m.name().to_string()).collect());
+    let drained = drain(
+        &decided.actions,
+        &shared,
+        &mut reporter,
+        &mut push_errors,
+        cached_retries,
+    )?;
 
     // Names keg moved go to their owners' images, or back to what they were.
     let owners: HashMap<String, String> = plan
@@ -275,12 +313,13 @@ fn members(options: &BuildOptions) -> Result<Option<Vec<pool::Member>>, Error> {
     for name in &options.builders {
         builders.push(crate::builders::Builder::inspect(name).map_err(Error::Flags)?);
     }
-    let current = std::process::Command::new("docker")
-        .args(["context", "show"])
-        .output()
-        .ok()
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
-        .unwrap_or_default();
+    let current = process::output(
+        &DockerCommand::docker(&["context", "show"]),
+        interrupt::install(),
+        Some(process::QUERY_LIMIT),
+    )
+    .map(|o| o.stdout.trim().to_string())
+    .unwrap_or_default();
     let local = |b: &crate::builders::Builder| {
         b.is_engine() && (b.endpoint == "default" || b.endpoint == current)
     };
@@ -327,11 +366,6 @@ struct Waiting {
     not_before: Instant,
 }
 
-/// The wait before attempt `attempt` (1, 2, ...): 1 s, 2 s, 4 s, ... at most 30 s.
-fn backoff(attempt: u32) -> Duration {
-    Duration::from_secs(1u64 << attempt.saturating_sub(1).min(5)).min(Duration::from_secs(30))
-}
-
 /// Runs every node that needs it: ready nodes first by critical path, each on a member that
 /// builds its platform (natively first), at most `--jobs` at a time per member; retries
 /// infrastructure failures. Returns each node's outcome.
@@ -340,6 +374,7 @@ fn drain(
     shared: &job::Shared<'_>,
     reporter: &mut Reporter,
     push_errors: &mut [Option<String>],
+    cached_retries: Vec<Vec<crate::retry::Retry>>,
 ) -> Result<Drained, Error> {
     let plan = shared.plan;
     let members = shared.members;
@@ -353,7 +388,7 @@ fn drain(
     let mut outcomes: Vec<Option<Outcome>> = vec![None; n];
     let mut ran_on: Vec<Option<usize>> = vec![None; n];
     let mut retries: Vec<Vec<String>> = vec![Vec::new(); n];
-    for (i, action) in actions.iter().enumerate() {
+    for (i, (action, pushed)) in actions.iter().zip(cached_retries).enumerate() {
         let (outcome, result) = match action {
             Action::Cached => (Outcome::Cached, queue::Outcome::Success),
             Action::Unneeded => (Outcome::Unneeded, queue::Outcome::Success),
@@ -361,12 +396,18 @@ fn drain(
             _ => continue,
         };
         match &outcome {
-            Outcome::Cached if plan.nodes[i].selected => {
-                reporter.line(&format!("cached  {}", plan.nodes[i].id))
+            Outcome::Cached => {
+                reporter.cached(i);
+                for retry in pushed {
+                    retries[i].push(retry.to_string());
+                    reporter.event(&Event::Retried { node: i, retry });
+                }
+                if shared.options.publish.is_some() && plan.nodes[i].selected {
+                    reporter.pushed(i, push_errors[i].as_deref());
+                }
             }
-            Outcome::Failed { reason, .. } => {
-                reporter.line(&format!("FAILED  {}: {reason}", plan.nodes[i].id))
-            }
+            Outcome::Unneeded => reporter.unneeded(i),
+            Outcome::Failed { reason, .. } => reporter.failed(i, reason),
             _ => {}
         }
         outcomes[i] = Some(outcome);
@@ -386,6 +427,7 @@ fn drain(
     let mut running = 0usize;
     pool.in_place_scope(|scope| {
         loop {
+            reporter.tick();
             if interrupt::interrupted() && !queue.is_stopped() {
                 queue.stop();
                 waiting.clear();
@@ -426,7 +468,9 @@ fn drain(
                         };
                         reporter.event(&Event::Started {
                             node: w.node,
+                            member: m,
                             action: actions[w.node].verb(),
+                            attempt: w.attempt + 1,
                         });
                         if !on.is_empty() {
                             reporter.line(&format!("        {}{on}", node.id));
@@ -457,7 +501,7 @@ fn drain(
                                 node.platform,
                                 gone.join("; ")
                             );
-                            reporter.line(&format!("FAILED  {}: {reason}", node.id));
+                            reporter.failed(w.node, &reason);
                             outcomes[w.node] = Some(Outcome::failed(reason));
                             finish(
                                 &mut queue,
@@ -470,7 +514,7 @@ fn drain(
                         }
                     }
                     Err(reason) => {
-                        reporter.line(&format!("FAILED  {}: {reason}", node.id));
+                        reporter.failed(w.node, &reason);
                         outcomes[w.node] = Some(Outcome::failed(reason));
                         finish(
                             &mut queue,
@@ -493,6 +537,11 @@ fn drain(
                 continue;
             };
             if let Event::Started { .. } | Event::Step { .. } = event {
+                reporter.event(&event);
+                continue;
+            }
+            if let Event::Retried { node, retry } = &event {
+                retries[*node].push(retry.to_string());
                 reporter.event(&event);
                 continue;
             }
@@ -526,13 +575,15 @@ fn drain(
                     seats[member].last_probe = Some(Instant::now());
                     reporter.line(&format!("builder {on} left the pool: {why}"));
                 }
-                let wait = backoff(attempt);
-                let text = format!(
-                    "attempt {attempt} on {on} failed ({reason}); retried after {}",
-                    process::human(wait)
-                );
-                reporter.line(&format!("retry   {}: {text}", plan.nodes[node].id));
-                retries[node].push(text);
+                let wait = crate::retry::backoff(attempt);
+                let retry = crate::retry::Retry {
+                    attempt,
+                    what: format!("on {on}"),
+                    reason: reason.clone(),
+                    wait,
+                };
+                reporter.requeued(node, &retry);
+                retries[node].push(retry.to_string());
                 waiting.push(Waiting {
                     node,
                     attempt,
@@ -581,11 +632,6 @@ fn drain(
                 waiting.clear();
                 reporter.line("--fail-fast: no new builds are started");
             }
-            let c = queue.counts();
-            reporter.counts(&format!(
-                "{} running, {} failed, {} skipped",
-                running, c.failed, c.skipped
-            ));
         }
     });
     Ok(Drained {
@@ -682,7 +728,7 @@ fn finish(
     queue: &mut DependencyQueue,
     plan: &Plan,
     outcomes: &mut [Option<Outcome>],
-    reporter: &Reporter,
+    reporter: &mut Reporter,
     node: usize,
     outcome: queue::Outcome,
 ) {
@@ -694,24 +740,29 @@ fn finish(
             "depends on {}, which failed",
             plan.nodes[s.failed_ancestor].id
         );
-        reporter.line(&format!("skipped {}: {reason}", plan.nodes[s.node].id));
+        reporter.skipped(s.node, &reason);
         outcomes[s.node] = Some(Outcome::Skipped(reason));
     }
 }
 
+/// Each node's push error and push retries.
+type CachedPushes = (Vec<Option<String>>, Vec<Vec<crate::retry::Retry>>);
+
 /// `--push` for selected nodes that are already cached: their tags, pushed where the
-/// registry does not have them yet. Returns each node's push error.
+/// registry does not have them yet. Returns each node's push error and retries.
 fn push_cached(
     session: &Session,
     prepared: &Prepared,
     decided: &Decided,
     options: &BuildOptions,
     registry: Option<&Registry>,
-) -> Result<Vec<Option<String>>, Error> {
+    reporter: &Reporter,
+) -> Result<CachedPushes, Error> {
     let plan = &prepared.plan;
     let mut errors: Vec<Option<String>> = vec![None; plan.nodes.len()];
+    let mut retries: Vec<Vec<crate::retry::Retry>> = vec![Vec::new(); plan.nodes.len()];
     let (Some(publish), Some(registry)) = (&options.publish, registry) else {
-        return Ok(errors);
+        return Ok((errors, retries));
     };
     let mut items = Vec::new();
     let mut owner = Vec::new();
@@ -729,12 +780,11 @@ fn push_cached(
         }
     }
     if items.is_empty() {
-        return Ok(errors);
+        return Ok((errors, retries));
     }
-    let stdout = std::io::stdout();
-    let mut out = stdout.lock();
+    let mut out = reporter.human();
     let mut err = std::io::stderr();
-    let failures = crate::publish::push_all(
+    let pushed = crate::publish::push_all(
         &items,
         &prepared.images,
         publish,
@@ -742,7 +792,7 @@ fn push_cached(
         &mut out,
         &mut err,
     )?;
-    for failure in failures {
+    for failure in pushed.failures {
         let text = failure.describe(&items);
         let slot = &mut errors[owner[failure.item]];
         match slot {
@@ -750,7 +800,10 @@ fn push_cached(
             None => *slot = Some(text),
         }
     }
-    Ok(errors)
+    for (item, retry) in pushed.retries {
+        retries[owner[item]].push(retry);
+    }
+    Ok((errors, retries))
 }
 
 /// `--dry-run`: what each node would need, and the exact commands; nothing changes.
@@ -815,14 +868,13 @@ fn dry_run(
                 ));
             }
         }
-        let stdout = std::io::stdout();
         let mut err = std::io::stderr();
         crate::publish::push_all(
             &items,
             &prepared.images,
             publish,
             registry,
-            &mut stdout.lock(),
+            &mut reporter.human(),
             &mut err,
         )?;
         for (i, node) in plan.nodes.iter().enumerate() {
