@@ -77,6 +77,7 @@ fn main() {
         cache: PathBuf::from("/nonexistent"),
         git_mirrors: Vec::new(),
         fetch: Default::default(),
+        retries: 0,
         arch_namespaces: Vec::new(),
         debug: false,
     };

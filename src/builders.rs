@@ -8,8 +8,6 @@
 //! refuses `--builder` for another context's docker driver; any other driver is reached
 //! with `docker buildx build --builder NAME` and has no engine of its own.
 
-use std::process::{Command, Stdio};
-
 /// One builder of the pool.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Builder {
@@ -24,21 +22,24 @@ pub struct Builder {
 impl Builder {
     /// `docker buildx inspect NAME`, parsed.
     pub fn inspect(name: &str) -> Result<Builder, String> {
-        let output = Command::new("docker")
-            .args(["buildx", "inspect", name])
-            .stdin(Stdio::null())
-            .output()
-            .map_err(|e| format!("cannot run docker buildx inspect: {e}"))?;
-        if !output.status.success() {
-            let said = String::from_utf8_lossy(&output.stderr);
+        let inspect = crate::docker::DockerCommand::docker(&["buildx", "inspect", name]);
+        let output = crate::process::output(
+            &inspect,
+            &crate::interrupt::INTERRUPTED,
+            Some(crate::process::QUERY_LIMIT),
+        )
+        .map_err(|e| format!("docker buildx inspect {name}: {e}"))?;
+        if output.code != 0 {
             return Err(format!(
                 "docker buildx inspect {name}: {}",
-                said.lines()
+                output
+                    .stderr
+                    .lines()
                     .find(|l| !l.trim().is_empty())
                     .unwrap_or("failed")
             ));
         }
-        parse_inspect(name, &String::from_utf8_lossy(&output.stdout))
+        parse_inspect(name, &output.stdout)
     }
 
     /// Whether it runs on an engine: classic builds, local images (`docker` driver).

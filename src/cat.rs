@@ -195,18 +195,19 @@ impl<'a> Host<'a> for CatHost<'_> {
     }
 
     fn image_id(&self, image: &str) -> Result<String, String> {
-        let output = std::process::Command::new("docker")
-            .args(["inspect", "-f", "{{.Id}}", image])
-            .stdin(std::process::Stdio::null())
-            .output()
-            .map_err(|e| format!("cannot run docker: {e}"))?;
-        if !output.status.success() {
+        let inspect = crate::docker::DockerCommand::docker(&["inspect", "-f", "{{.Id}}", image]);
+        let output = crate::process::output(
+            &inspect,
+            &crate::interrupt::INTERRUPTED,
+            Some(crate::process::QUERY_LIMIT),
+        )?;
+        if output.code != 0 {
             return Err(format!(
                 "command: docker inspect -f \"{{{{.Id}}}}\" {image}: {}",
-                String::from_utf8_lossy(&output.stderr).trim()
+                output.stderr.trim()
             ));
         }
-        Ok(String::from_utf8_lossy(&output.stdout).trim().to_string())
+        Ok(output.stdout.trim().to_string())
     }
 
     fn skip_constraints(&self, repo: &RepoData<'a>, entry: &Entry) -> bool {

@@ -110,6 +110,17 @@ pub struct GlobalArgs {
         value_name = "N"
     )]
     pub fetch_jobs: usize,
+    /// How many times a transient fault is retried, with exponential backoff: a git fetch
+    /// or a registry connection that fails, a registry's 5xx, an engine or builder that stops
+    /// answering (never a failed RUN step)
+    #[arg(
+        long,
+        global = true,
+        env = "KEG_RETRIES",
+        default_value_t = 2,
+        value_name = "N"
+    )]
+    pub retries: u32,
     /// One architecture's namespace, ARCH=NS, e.g. arm64v8=127.0.0.1:5000/arm64v8, for
     /// tag, push, put-shared, build --push and the archNamespace template function
     /// (repeatable, or comma-separated)
@@ -201,34 +212,7 @@ impl BuildArgs {
 
 /// `90`, `90s`, `30m`, `1h30m`, `250ms`: a duration; 0 means none.
 pub fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
-    let text = text.trim();
-    let bad = || format!("expected a duration such as 90s, 30m or 1h30m, not {text:?}");
-    if text.is_empty() {
-        return Err(bad());
-    }
-    if let Ok(secs) = text.parse::<u64>() {
-        return Ok(std::time::Duration::from_secs(secs));
-    }
-    let mut total = std::time::Duration::ZERO;
-    let mut rest = text;
-    while !rest.is_empty() {
-        let digits = rest.find(|c: char| !c.is_ascii_digit()).ok_or_else(bad)?;
-        let number: u64 = rest[..digits].parse().map_err(|_| bad())?;
-        rest = &rest[digits..];
-        let unit_len = rest
-            .find(|c: char| c.is_ascii_digit())
-            .unwrap_or(rest.len());
-        let unit = match &rest[..unit_len] {
-            "ms" => std::time::Duration::from_millis(number),
-            "s" => std::time::Duration::from_secs(number),
-            "m" => std::time::Duration::from_secs(number * 60),
-            "h" => std::time::Duration::from_secs(number * 3600),
-            _ => return Err(bad()),
-        };
-        total += unit;
-        rest = &rest[unit_len..];
-    }
-    Ok(total)
+    crate::process::parse_duration(text)
 }
 
 fn parse_shard(spec: &str) -> Result<(usize, usize), String> {
@@ -242,6 +226,26 @@ pub struct TargetArgs {
     /// The namespace to tag and push into (`NS/repo:tag`) [default: --namespace]
     #[arg(long)]
     pub target_namespace: Option<String>,
+}
+
+/// `--progress`: buildx's flag and values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ProgressArg {
+    Auto,
+    Tty,
+    Plain,
+    Json,
+}
+
+impl From<ProgressArg> for crate::report::Mode {
+    fn from(progress: ProgressArg) -> crate::report::Mode {
+        match progress {
+            ProgressArg::Auto => crate::report::Mode::Auto,
+            ProgressArg::Tty => crate::report::Mode::Tty,
+            ProgressArg::Plain => crate::report::Mode::Plain,
+            ProgressArg::Json => crate::report::Mode::Json,
+        }
+    }
 }
 
 /// `--pull`: when external parent images are pulled.
@@ -430,10 +434,15 @@ pub enum Command {
         /// and tag its names
         #[arg(long)]
         load: bool,
-        /// How many times a node is retried after an infrastructure failure (a builder or
-        /// registry gone; never a failed RUN step)
-        #[arg(long, default_value_t = 2, value_name = "N")]
-        retries: u32,
+        /// How progress is shown: `auto` (bars on a terminal, else plain lines), `tty`,
+        /// `plain` (timestamped lines), `json` (one JSON event per line on stdout, see
+        /// docs/plan.md; everything for people goes to stderr)
+        #[arg(long, value_enum, env = "KEG_PROGRESS", default_value = "auto")]
+        progress: ProgressArg,
+        /// Without a terminal, a line saying what is still running after this long without
+        /// output (e.g. 30s, 5m; 0: never)
+        #[arg(long, env = "KEG_HEARTBEAT", value_name = "DURATION", default_value = "30s", value_parser = parse_duration)]
+        heartbeat: std::time::Duration,
         /// Only part I of N balanced parts of the plan (whole connected components), as
         /// `plan --shard` prints it
         #[arg(long, value_name = "I/N", value_parser = parse_shard)]
@@ -642,6 +651,7 @@ impl GlobalArgs {
                 depth: if args.unshallow { 0 } else { args.git_depth },
                 jobs: args.fetch_jobs.max(1),
             },
+            retries: args.retries,
             arch_namespaces: args.arch_namespaces,
             debug: args.debug,
         })

@@ -27,6 +27,8 @@ pub struct Config {
     pub git_mirrors: Vec<crate::git::Mirror>,
     /// How network fetches are made (depth, parallel repositories).
     pub fetch: crate::git::FetchSettings,
+    /// `--retries`: attempts after a transient fault (git fetch, registry, engine).
+    pub retries: u32,
     /// `--arch-namespace` items as given (`ARCH=NS`), parsed where they are used.
     pub arch_namespaces: Vec<String>,
     /// `--debug`: docker and git operations are shown as they run.

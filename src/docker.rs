@@ -1,14 +1,16 @@
 //! The Docker engine: the exact argv of a build, and batched engine queries.
 //!
 //! Invariants: argv construction is pure (unit-tested without Docker); every query of the
-//! engine state is one `docker` call for the whole plan, never one per node.
+//! engine state is one `docker` call for the whole plan, never one per node, run through
+//! [`crate::process`] with a time limit and stopped by Ctrl-C.
 
 use std::collections::{BTreeMap, HashMap};
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 use serde::Serialize;
 
 use crate::manifest::Builder;
+use crate::process;
 
 /// How the engine is asked to build: flags shared by every node.
 #[derive(Debug, Clone, Default)]
@@ -133,6 +135,25 @@ pub struct DockerCommand {
 }
 
 impl DockerCommand {
+    /// `docker ARGS...`, no environment additions.
+    pub fn docker(args: &[&str]) -> DockerCommand {
+        DockerCommand::on(&[], args)
+    }
+
+    /// `PREFIX... ARGS...` (`PREFIX` empty: `docker`), e.g. `docker --context C tag ...`.
+    pub fn on(prefix: &[String], args: &[&str]) -> DockerCommand {
+        let mut argv = if prefix.is_empty() {
+            vec!["docker".to_string()]
+        } else {
+            prefix.to_vec()
+        };
+        argv.extend(args.iter().map(|a| a.to_string()));
+        DockerCommand {
+            env: BTreeMap::new(),
+            argv,
+        }
+    }
+
     /// A shell-like rendering for people (`DOCKER_BUILDKIT=0 docker build ...`).
     pub fn display(&self) -> String {
         let env = self.env.iter().map(|(k, v)| format!("{k}={}", quote(v)));
@@ -144,6 +165,20 @@ impl DockerCommand {
         let mut cmd = Command::new(&self.argv[0]);
         cmd.args(&self.argv[1..]).envs(&self.env);
         cmd
+    }
+}
+
+impl process::Program for DockerCommand {
+    fn command(&self) -> Command {
+        self.to_command()
+    }
+
+    fn display(&self) -> String {
+        DockerCommand::display(self)
+    }
+
+    fn name(&self) -> String {
+        self.argv[0].clone()
     }
 }
 
@@ -287,6 +322,8 @@ pub enum NoEngine {
     NoClient,
     /// The client runs, but no daemon answers it: what it said.
     NoDaemon(String),
+    /// Ctrl-C or SIGTERM stopped the query.
+    Interrupted,
 }
 
 impl Engine {
@@ -300,25 +337,26 @@ impl Engine {
 
     /// The engine, with one `docker info`: its version, platform, storage and buildx.
     pub fn detect() -> Result<Engine, NoEngine> {
-        let output = Command::new("docker")
-            .args([
-                "info",
-                "--format",
-                "{{.ServerVersion}}|{{.OSType}}|{{.Architecture}}|{{json .DriverStatus}}|{{range .ClientInfo.Plugins}}{{.Name}}={{.Version}} {{end}}",
-            ])
-            .stdin(Stdio::null())
-            .output()
-            .map_err(|e| match e.kind() {
-                std::io::ErrorKind::NotFound => NoEngine::NoClient,
-                _ => NoEngine::NoDaemon(e.to_string()),
-            })?;
-        let text = String::from_utf8_lossy(&output.stdout);
-        match parse_info(text.trim()) {
-            Some(engine) if output.status.success() => Ok(engine),
+        let info = DockerCommand::docker(&[
+            "info",
+            "--format",
+            "{{.ServerVersion}}|{{.OSType}}|{{.Architecture}}|{{json .DriverStatus}}|{{range .ClientInfo.Plugins}}{{.Name}}={{.Version}} {{end}}",
+        ]);
+        if !on_path("docker") {
+            return Err(NoEngine::NoClient);
+        }
+        let output = query(&info).map_err(|e| {
+            if crate::interrupt::interrupted() {
+                NoEngine::Interrupted
+            } else {
+                NoEngine::NoDaemon(e)
+            }
+        })?;
+        match parse_info(output.stdout.trim()) {
+            Some(engine) if output.code == 0 => Ok(engine),
             _ => {
-                let said = String::from_utf8_lossy(&output.stderr);
-                let said = said.lines().find(|l| !l.trim().is_empty()).unwrap_or("");
-                Err(NoEngine::NoDaemon(said.trim().to_string()))
+                let said = output.stderr.lines().find(|l| !l.trim().is_empty());
+                Err(NoEngine::NoDaemon(said.unwrap_or("").trim().to_string()))
             }
         }
     }
@@ -334,22 +372,20 @@ impl Engine {
         if references.is_empty() {
             return Ok(Vec::new());
         }
-        let output = Command::new("docker")
-            .args([
-                "image",
-                "inspect",
-                "--format",
-                "{{.Os}}/{{.Architecture}}/{{.Variant}}",
-            ])
-            .args(references)
-            .stdin(Stdio::null())
-            .stderr(Stdio::null())
-            .output()?;
-        let lines: Vec<String> = String::from_utf8_lossy(&output.stdout)
+        let mut args = vec![
+            "image",
+            "inspect",
+            "--format",
+            "{{.Os}}/{{.Architecture}}/{{.Variant}}",
+        ];
+        args.extend(references);
+        let output = query(&DockerCommand::docker(&args)).map_err(std::io::Error::other)?;
+        let lines: Vec<String> = output
+            .stdout
             .lines()
             .map(|l| l.trim_end_matches('/').to_string())
             .collect();
-        if !output.status.success() || lines.len() != references.len() {
+        if output.code != 0 || lines.len() != references.len() {
             return Err(std::io::Error::other("docker image inspect failed"));
         }
         Ok(lines)
@@ -357,33 +393,53 @@ impl Engine {
 
     /// The id of one local image (`docker image inspect`), None when it does not exist.
     pub fn image_id(reference: &str) -> Option<String> {
-        let output = Command::new("docker")
-            .args(["image", "inspect", "--format", "{{.Id}}", reference])
-            .stdin(Stdio::null())
-            .stderr(Stdio::null())
-            .output()
-            .ok()?;
-        let id = String::from_utf8_lossy(&output.stdout).trim().to_string();
-        (output.status.success() && !id.is_empty()).then_some(id)
+        let inspect =
+            DockerCommand::docker(&["image", "inspect", "--format", "{{.Id}}", reference]);
+        let output = query(&inspect).ok()?;
+        let id = output.stdout.trim().to_string();
+        (output.code == 0 && !id.is_empty()).then_some(id)
     }
 
-    /// Every local image reference (`repo:tag`) with its image id: one engine call.
+    /// Every local image reference (`repo:tag`) with its image id: one engine call (tried
+    /// up to twice more when it fails: a listing can race with an image's removal).
     pub fn images(&self) -> std::io::Result<HashMap<String, String>> {
-        let output = Command::new("docker")
-            .args([
-                "image",
-                "ls",
-                "--no-trunc",
-                "--format",
-                "{{.Repository}}:{{.Tag}} {{.ID}}",
-            ])
-            .stdin(Stdio::null())
-            .stderr(Stdio::null())
-            .output()?;
-        if !output.status.success() {
-            return Err(std::io::Error::other("docker image ls failed"));
+        self.list_images(&[])
+    }
+
+    /// `docker image ls` with `filters` (`--filter` values), tried again on failure.
+    fn list_images(&self, filters: &[String]) -> std::io::Result<HashMap<String, String>> {
+        let mut args: Vec<&str> = vec![
+            "image",
+            "ls",
+            "--no-trunc",
+            "--format",
+            "{{.Repository}}:{{.Tag}} {{.ID}}",
+        ];
+        for filter in filters {
+            args.extend(["--filter", filter.as_str()]);
         }
-        Ok(parse_image_list(&String::from_utf8_lossy(&output.stdout)))
+        let list = DockerCommand::docker(&args);
+        let interrupted = &crate::interrupt::INTERRUPTED;
+        let listed = crate::retry::run(
+            2,
+            interrupted,
+            "of the engine's image list",
+            |_: &String| !crate::interrupt::interrupted(),
+            |_| {},
+            || {
+                let output = query(&list)?;
+                if output.code != 0 {
+                    let said = output.stderr.lines().rev().find(|l| !l.trim().is_empty());
+                    return Err(format!(
+                        "`{}` failed: {}",
+                        list.display(),
+                        said.unwrap_or("").trim()
+                    ));
+                }
+                Ok(output.stdout)
+            },
+        );
+        Ok(parse_image_list(&listed.map_err(std::io::Error::other)?))
     }
 
     /// The local images of `repositories` only (every tag of each), as [`Engine::images`]
@@ -398,22 +454,11 @@ impl Engine {
         if repositories.is_empty() {
             return Ok(HashMap::new());
         }
-        let mut args: Vec<String> = ["image", "ls", "--no-trunc", "--format"]
-            .map(String::from)
-            .to_vec();
-        args.push("{{.Repository}}:{{.Tag}} {{.ID}}".to_string());
-        for repository in repositories {
-            args.extend(["--filter".to_string(), format!("reference={repository}")]);
-        }
-        let output = Command::new("docker")
-            .args(&args)
-            .stdin(Stdio::null())
-            .stderr(Stdio::null())
-            .output()?;
-        if !output.status.success() {
-            return Err(std::io::Error::other("docker image ls failed"));
-        }
-        Ok(parse_image_list(&String::from_utf8_lossy(&output.stdout)))
+        let filters: Vec<String> = repositories
+            .iter()
+            .map(|repository| format!("reference={repository}"))
+            .collect();
+        self.list_images(&filters)
     }
 }
 
@@ -425,6 +470,26 @@ pub fn repository_of(reference: &str) -> &str {
         Some(colon) if !name[colon..].contains('/') => &name[..colon],
         _ => name,
     }
+}
+
+/// Runs an engine query: bounded by [`process::QUERY_LIMIT`], stopped by Ctrl-C.
+fn query(command: &DockerCommand) -> Result<process::Output, String> {
+    process::output(
+        command,
+        &crate::interrupt::INTERRUPTED,
+        Some(process::QUERY_LIMIT),
+    )
+}
+
+/// Whether `program` is an executable file in a directory of PATH.
+fn on_path(program: &str) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    std::env::var_os("PATH").is_some_and(|path| {
+        std::env::split_paths(&path).any(|dir| {
+            std::fs::metadata(dir.join(program))
+                .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+        })
+    })
 }
 
 /// Parses `docker info`'s line (see [`Engine::detect`]).

@@ -120,6 +120,7 @@ impl From<crate::docker::NoEngine> for Error {
         match why {
             crate::docker::NoEngine::NoClient => Error::NoDockerClient,
             crate::docker::NoEngine::NoDaemon(said) => Error::NoEngine { said },
+            crate::docker::NoEngine::Interrupted => Error::Interrupted,
         }
     }
 }

@@ -38,6 +38,7 @@ pub mod record;
 pub mod registry;
 pub mod remote;
 pub mod report;
+pub mod retry;
 pub mod session;
 pub mod shard;
 pub mod sources;
@@ -82,6 +83,17 @@ pub fn main() -> i32 {
         Ok(()) => 0,
         Err(Error::Output(e)) if e.kind() == std::io::ErrorKind::BrokenPipe => 0,
         Err(error) => {
+            // After Ctrl-C or SIGTERM, whatever failed failed because of it (a docker query
+            // stopped half-way): keg was interrupted.
+            let error = if interrupt::interrupted() {
+                Error::Interrupted
+            } else {
+                error
+            };
+            if let Error::Interrupted = error {
+                // Nothing may outlive keg, whatever stopped waiting for it.
+                process::kill_all();
+            }
             eprintln!("{error}");
             error.exit_code()
         }
@@ -103,6 +115,27 @@ pub fn run(cli: cli::Cli) -> Result<(), Error> {
         _ => {}
     }
     let config = cli.global.config()?;
+    // Before the first external process (docker, a credential helper) of every command
+    // that runs any: from here on, Ctrl-C and SIGTERM stop keg's children, not keg alone.
+    if matches!(
+        cli.command,
+        Command::Plan { .. }
+            | Command::Build { .. }
+            | Command::Tag { .. }
+            | Command::Push { .. }
+            | Command::PutShared { .. }
+            | Command::Remote { .. }
+            | Command::Cat {
+                format: Some(_),
+                ..
+            }
+            | Command::Cat {
+                format_file: Some(_),
+                ..
+            }
+    ) {
+        interrupt::install();
+    }
     if config.debug {
         debug::enable(&config.cache);
     }
@@ -160,7 +193,8 @@ pub fn run(cli: cli::Cli) -> Result<(), Error> {
             match source {
                 Some(source) => {
                     let template = cat::parse(&source)?;
-                    cat::cat(&session, &repos, &template, &mut out)?;
+                    // Templates read sources and ask docker; they change nothing.
+                    interrupt::abortable(|| cat::cat(&session, &repos, &template, &mut out))?;
                 }
                 None if json => query::cat_json(&repos, &mut out).map_err(Error::Output)?,
                 None => query::cat(&repos, &mut out).map_err(Error::Output)?,
@@ -170,8 +204,8 @@ pub fn run(cli: cli::Cli) -> Result<(), Error> {
             command: cli::RemoteCommand::Arches { json, images },
         } => {
             out.flush().map_err(Error::Output)?;
-            let registry = registry::Registry::new();
-            remote::arches(&registry, &images, json, &mut out)?;
+            let registry = registry::Registry::new().with_retries(session.config.retries);
+            interrupt::abortable(|| remote::arches(&registry, &images, json, &mut out))?;
         }
         Command::Fetch {
             repos,
@@ -243,12 +277,13 @@ pub fn run(cli: cli::Cli) -> Result<(), Error> {
             };
             // Planned once without images, then with the engine's images of what that plan
             // names: a filtered listing (see docker::Engine::images_of).
-            let mut plan = plan::make(&session, &repos, &options, None)?;
+            let mut plan = interrupt::abortable(|| plan::make(&session, &repos, &options, None))?;
             if let Some(engine) = engine
                 && let Ok(images) =
                     engine.images_of(&plan::engine_interest(&plan, &options.cache_repo))
             {
-                plan = plan::make(&session, &repos, &options, Some(&images))?;
+                plan =
+                    interrupt::abortable(|| plan::make(&session, &repos, &options, Some(&images)))?;
             }
             if let Some((part, parts)) = shard {
                 plan = plan.shard(part, parts);
@@ -290,7 +325,8 @@ pub fn run(cli: cli::Cli) -> Result<(), Error> {
             log_dir,
             builders,
             load: load_results,
-            retries,
+            progress,
+            heartbeat,
             shard,
             no_parents,
             timeout,
@@ -309,6 +345,7 @@ pub fn run(cli: cli::Cli) -> Result<(), Error> {
                     dry_run,
                     force: false,
                     uniq,
+                    retries: session.config.retries,
                 })
             } else {
                 None
@@ -336,8 +373,10 @@ pub fn run(cli: cli::Cli) -> Result<(), Error> {
                 timeout: timeout.filter(|t| !t.is_zero()),
                 builders: builder_names(builders),
                 load: load_results,
-                retries,
+                retries: session.config.retries,
                 shard,
+                progress: progress.into(),
+                heartbeat: Some(heartbeat).filter(|h| !h.is_zero()),
             };
             out.flush().map_err(Error::Output)?;
             let result = exec::build(&session, &repos, &options);
@@ -361,9 +400,10 @@ pub fn run(cli: cli::Cli) -> Result<(), Error> {
                 dry_run,
                 force: false,
                 uniq,
+                retries: session.config.retries,
             };
             let (plan, images) = plan_with_images(&session, &repos, &build, uniq, &options, "tag")?;
-            let registry = registry::Registry::new();
+            let registry = registry::Registry::new().with_retries(session.config.retries);
             publish::tag(
                 &session.config,
                 &plan,
@@ -387,10 +427,11 @@ pub fn run(cli: cli::Cli) -> Result<(), Error> {
                 dry_run,
                 force,
                 uniq,
+                retries: session.config.retries,
             };
             let (plan, images) =
                 plan_with_images(&session, &repos, &build, uniq, &options, "push")?;
-            let registry = registry::Registry::new();
+            let registry = registry::Registry::new().with_retries(session.config.retries);
             let mut err = std::io::stderr();
             publish::push(
                 &session.config,
@@ -423,8 +464,9 @@ pub fn run(cli: cli::Cli) -> Result<(), Error> {
                 single_arch,
                 dry_run,
                 force,
+                retries: session.config.retries,
             };
-            let registry = registry::Registry::new();
+            let registry = registry::Registry::new().with_retries(session.config.retries);
             let mut err = std::io::stderr();
             publish::put_shared(
                 &session.config,
@@ -547,7 +589,7 @@ fn plan_with_images(
         build: settings,
         engine_platform: engine.map(|e| e.platform),
     };
-    let plan = plan::make(session, repos, &plan_options, Some(&images))?;
+    let plan = interrupt::abortable(|| plan::make(session, repos, &plan_options, Some(&images)))?;
     Ok((plan, images))
 }
 

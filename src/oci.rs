@@ -28,7 +28,6 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fs::{File, OpenOptions};
 use std::io::{self, BufRead, BufReader, BufWriter, Read, Write};
-use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::Stdio;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -418,15 +417,9 @@ pub fn import(
         selected.layers.len()
     );
 
-    let mut child = command
-        .to_command()
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        // Its own process group, as for builds: Ctrl-C reaches keg only, and keg ends the
-        // whole group on cancellation or when a blob fails verification.
-        .process_group(0)
-        .spawn()
+    // Its own process group, as for builds: Ctrl-C reaches keg only, and keg ends the
+    // whole group on cancellation or when a blob fails verification.
+    let mut child = process::spawn(command.to_command(), Stdio::piped())
         .map_err(|e| format!("cannot run docker: {e}"))?;
     let pid = child.id();
     let stdin = child.stdin.take();
@@ -468,7 +461,8 @@ pub fn import(
                 scope.spawn(move || pump(stream, log))
             })
             .collect();
-        let status = process::wait(&mut child, cancel, None).map_err(|why| why.to_string());
+        let status = process::wait(&mut child, cancel, Some(process::TRANSFER_LIMIT))
+            .map_err(|why| why.to_string());
         let fed = feeder
             .join()
             .unwrap_or_else(|_| Err(Feed::Io(io::Error::other("archive writer panicked"))));
@@ -659,7 +653,7 @@ fn ensure_tags(
                 env: BTreeMap::new(),
                 argv: vec!["docker".into(), "tag".into(), first.clone(), tag.clone()],
             };
-            process::run(&command, Some(log), cancel, None)?;
+            process::run(&command, Some(log), cancel, Some(process::QUERY_LIMIT))?;
         }
     }
     let found = inspect(log)?;
@@ -680,7 +674,7 @@ fn capture(
     log: &Path,
     cancel: &AtomicBool,
 ) -> Result<(i32, String), String> {
-    let output = process::output(command, cancel, None)?;
+    let output = process::output(command, cancel, Some(process::QUERY_LIMIT))?;
     if let Ok(mut file) = OpenOptions::new().create(true).append(true).open(log) {
         let _ = write!(file, "$ {}\n{}", command.display(), output.text);
     }

@@ -8,22 +8,58 @@
 //!   killed, so no background process it started outlives it holding its pipes;
 //! - output is read on detached threads and waited for with a bound ([`DRAIN`]), so a
 //!   process that escaped its group and still holds a pipe cannot hang keg;
-//! - a cancelled child gets SIGTERM, then SIGKILL after [`GRACE`].
+//! - a cancelled child gets SIGTERM, then SIGKILL after [`GRACE`];
+//! - every call has a time limit: [`QUERY_LIMIT`] for short commands and engine queries,
+//!   [`TRANSFER_LIMIT`] for pulls, pushes and loads;
+//! - every group that was spawned and not yet waited for is known, so that a forced exit
+//!   ([`kill_all`]) leaves none behind; a child spawned after that is killed at once.
+//!
+//! This module knows nothing of docker: what it runs is any [`Program`].
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
-
-use crate::docker::DockerCommand;
 
 /// How long a cancelled or timed-out group gets between SIGTERM and SIGKILL.
 pub const GRACE: Duration = Duration::from_secs(10);
 /// How long output pipes may stay open after their process is gone.
 pub const DRAIN: Duration = Duration::from_secs(5);
+/// How long a short command (an engine query, a `docker tag`, a credential helper) may run.
+pub const QUERY_LIMIT: Duration = Duration::from_secs(120);
+/// How long one transfer (`docker push`, `docker pull`, `docker load`) may run.
+pub const TRANSFER_LIMIT: Duration = Duration::from_secs(30 * 60);
+
+/// A command line that can be run and shown to people.
+pub trait Program {
+    /// A fresh [`Command`] for it.
+    fn command(&self) -> Command;
+    /// A shell-like rendering for messages and logs.
+    fn display(&self) -> String;
+    /// The program's name, for "cannot run X".
+    fn name(&self) -> String;
+}
+
+/// The process groups spawned and not yet waited for, and whether keg is exiting.
+static LIVE: Mutex<(Vec<u32>, bool)> = Mutex::new((Vec::new(), false));
+
+fn live() -> std::sync::MutexGuard<'static, (Vec<u32>, bool)> {
+    LIVE.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Kills every process group keg started and has not waited for yet (SIGKILL), and every
+/// one started from now on: for an exit that cannot wait for them.
+pub fn kill_all() {
+    let mut live = live();
+    live.1 = true;
+    for pid in live.0.drain(..) {
+        signal_group(pid, libc::SIGKILL);
+    }
+}
 
 /// Why a wait ended without an exit status of the child's own.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -66,14 +102,54 @@ pub fn human(d: Duration) -> String {
     out
 }
 
+/// `90`, `90s`, `30m`, `1h30m`, `250ms`: a duration; 0 means none.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    let bad = || format!("expected a duration such as 90s, 30m or 1h30m, not {text:?}");
+    if text.is_empty() {
+        return Err(bad());
+    }
+    if let Ok(secs) = text.parse::<u64>() {
+        return Ok(Duration::from_secs(secs));
+    }
+    let mut total = Duration::ZERO;
+    let mut rest = text;
+    while !rest.is_empty() {
+        let digits = rest.find(|c: char| !c.is_ascii_digit()).ok_or_else(bad)?;
+        let number: u64 = rest[..digits].parse().map_err(|_| bad())?;
+        rest = &rest[digits..];
+        let unit_len = rest
+            .find(|c: char| c.is_ascii_digit())
+            .unwrap_or(rest.len());
+        let unit = match &rest[..unit_len] {
+            "ms" => Duration::from_millis(number),
+            "s" => Duration::from_secs(number),
+            "m" => Duration::from_secs(number * 60),
+            "h" => Duration::from_secs(number * 3600),
+            _ => return Err(bad()),
+        };
+        total += unit;
+        rest = &rest[unit_len..];
+    }
+    Ok(total)
+}
+
 /// Spawns `command` as the leader of a new process group, stdin as given, output piped.
+/// The caller must [`wait`] for it.
 pub fn spawn(mut command: Command, stdin: Stdio) -> std::io::Result<Child> {
     command
         .stdin(stdin)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .process_group(0);
-    command.spawn()
+    let mut live = live();
+    let child = command.spawn()?;
+    if live.1 {
+        signal_group(child.id(), libc::SIGKILL);
+    } else {
+        live.0.push(child.id());
+    }
+    Ok(child)
 }
 
 /// Waits for `child`: its exit code (a signal gives 128 + signal). On `cancel` or after
@@ -122,6 +198,7 @@ pub fn wait(
     };
     // Whatever the child started in its group goes with it.
     signal_group(child.id(), libc::SIGKILL);
+    live().0.retain(|&pid| pid != child.id());
     result
 }
 
@@ -167,7 +244,7 @@ pub fn drain(readers: &[mpsc::Receiver<()>]) {
 /// Runs a short docker command (tag, push, pull) with no input, appending its command line
 /// and output to `log`. Ok on exit status 0; else the reason, with the last output line.
 pub fn run(
-    command: &DockerCommand,
+    command: &impl Program,
     log: Option<&Path>,
     cancel: &AtomicBool,
     timeout: Option<Duration>,
@@ -202,18 +279,46 @@ pub fn run(
 pub struct Output {
     pub code: i32,
     pub stdout: String,
+    /// stdout exactly as printed.
+    pub stdout_bytes: Vec<u8>,
+    pub stderr: String,
+    /// stdout, then stderr.
     pub text: String,
 }
 
 /// Runs `command` with no input and collects its output; Err when it could not run or was
 /// stopped.
 pub fn output(
-    command: &DockerCommand,
+    command: &impl Program,
     cancel: &AtomicBool,
     timeout: Option<Duration>,
 ) -> Result<Output, String> {
-    let mut child = spawn(command.to_command(), Stdio::null())
-        .map_err(|e| format!("cannot run {}: {e}", command.argv[0]))?;
+    output_with_input(command.command(), &command.name(), None, cancel, timeout)
+}
+
+/// Runs `command` (named `name` in messages) with `input` on its stdin (none: no stdin)
+/// and collects its output; Err when it could not run or was stopped.
+pub fn output_with_input(
+    command: Command,
+    name: &str,
+    input: Option<&[u8]>,
+    cancel: &AtomicBool,
+    timeout: Option<Duration>,
+) -> Result<Output, String> {
+    let stdin = if input.is_some() {
+        Stdio::piped()
+    } else {
+        Stdio::null()
+    };
+    let mut child = spawn(command, stdin).map_err(|e| format!("cannot run {name}: {e}"))?;
+    if let (Some(mut stdin), Some(input)) = (child.stdin.take(), input) {
+        let input = input.to_vec();
+        // On a thread: a child that does not read must not block keg. A child that exits
+        // without reading gives EPIPE, and its exit status tells.
+        std::thread::spawn(move || {
+            let _ = stdin.write_all(&input);
+        });
+    }
     let collect = |stream: Option<Box<dyn Read + Send>>| {
         let (tx, rx) = mpsc::channel::<Vec<u8>>();
         let done = stream.map(|s| read_lines(s, move |line| drop(tx.send(line.to_vec()))));
@@ -230,11 +335,14 @@ pub fn output(
     );
     let stdout: Vec<u8> = out_rx.try_iter().flatten().collect();
     let stderr: Vec<u8> = err_rx.try_iter().flatten().collect();
-    let stdout = String::from_utf8_lossy(&stdout).into_owned();
-    let text = format!("{stdout}{}", String::from_utf8_lossy(&stderr));
+    let stdout_text = String::from_utf8_lossy(&stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&stderr).into_owned();
+    let text = format!("{stdout_text}{stderr}");
     Ok(Output {
         code: code?,
-        stdout,
+        stdout: stdout_text,
+        stdout_bytes: stdout,
+        stderr,
         text,
     })
 }
@@ -243,8 +351,8 @@ pub fn output(
 mod tests {
     use super::*;
 
-    fn sh(script: &str) -> DockerCommand {
-        DockerCommand {
+    fn sh(script: &str) -> crate::docker::DockerCommand {
+        crate::docker::DockerCommand {
             env: Default::default(),
             argv: vec!["sh".into(), "-c".into(), script.into()],
         }
@@ -300,6 +408,15 @@ mod tests {
         let cancel = AtomicBool::new(true);
         let err = output(&sh("sleep 60"), &cancel, None).err().unwrap();
         assert_eq!(err, "interrupted");
+    }
+
+    #[test]
+    fn durations_parse() {
+        assert_eq!(parse_duration("90"), Ok(Duration::from_secs(90)));
+        assert_eq!(parse_duration("1h30m"), Ok(Duration::from_secs(5400)));
+        assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
+        assert!(parse_duration("5 min").is_err());
+        assert!(parse_duration("").is_err());
     }
 
     #[test]

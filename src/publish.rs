@@ -9,6 +9,11 @@
 //! put, unless `--force`; shared tags are never pushed directly, only put as lists; every
 //! failure is collected and reported at the end (exit 1), never only the first; `--dry-run`
 //! prints the exact commands and runs none (it still reads the registry, as bashbrew does).
+//! A tag whose registry cannot be reached at all is not pushed: it fails with that reason
+//! (an answer keg cannot use, e.g. an auth scheme, still lets docker try). Registry queries,
+//! pushes and list puts that fail for a transient reason (a connection, a 5xx) are tried
+//! again up to `--retries` times, each retry printed; every docker call has a time limit;
+//! Ctrl-C during the registry queries ends keg at once ([`interrupt::abortable`]).
 
 use std::collections::{BTreeMap, HashMap};
 use std::io::Write;
@@ -21,10 +26,13 @@ use crate::interrupt;
 use crate::library::Repo;
 use crate::plan::{Node, Plan};
 use crate::process;
-use crate::registry::{QUERY_THREADS, Registry, concurrently};
+use crate::registry::{self, QUERY_THREADS, Registry, concurrently};
+use crate::retry::{self, Retry};
 
-/// How long one `docker push` may take.
-const PUSH_LIMIT: std::time::Duration = std::time::Duration::from_secs(30 * 60);
+/// How long one `docker push` or `imagetools create` may take.
+const PUSH_LIMIT: std::time::Duration = process::TRANSFER_LIMIT;
+/// How long one `docker tag` may take.
+const TAG_LIMIT: std::time::Duration = process::QUERY_LIMIT;
 /// Pushes in flight at once (each `docker push` already uploads layers in parallel).
 const PUSH_THREADS: usize = 4;
 
@@ -115,16 +123,6 @@ fn join(namespace: &str, repo: &str) -> String {
     }
 }
 
-fn docker(args: &[&str]) -> DockerCommand {
-    DockerCommand {
-        env: Default::default(),
-        argv: std::iter::once("docker")
-            .chain(args.iter().copied())
-            .map(str::to_string)
-            .collect(),
-    }
-}
-
 /// Ctrl-C and SIGTERM stop the docker children (each in its own process group) and the run.
 fn interruptible() -> &'static AtomicBool {
     interrupt::install()
@@ -151,6 +149,8 @@ pub struct PublishOptions {
     pub dry_run: bool,
     pub force: bool,
     pub uniq: bool,
+    /// `--retries`: attempts of a push after a transient failure.
+    pub retries: u32,
 }
 
 /// The local image a node's tags come from: its cache tag when built, else `[ns/]repo:tag`.
@@ -183,7 +183,7 @@ pub fn tag(
         };
         let pulled;
         let node = if remote.contains_key(&i) {
-            let pull = docker(&["pull", &node.cache_tag]);
+            let pull = DockerCommand::docker(&["pull", &node.cache_tag]);
             if options.dry_run {
                 writeln!(out, "  {}", pull.display()).map_err(Error::Output)?;
             } else if let Err(reason) = process::run(&pull, None, cancel, Some(PUSH_LIMIT)) {
@@ -208,12 +208,12 @@ pub fn tag(
             let source = source_image(config, node, tag);
             let target = format!("{}:{tag}", join(ns, &node.repo));
             writeln!(out, "Tagging {target}").map_err(Error::Output)?;
-            let cmd = docker(&["tag", &source, &target]);
+            let cmd = DockerCommand::docker(&["tag", &source, &target]);
             if options.dry_run {
                 writeln!(out, "  {}", cmd.display()).map_err(Error::Output)?;
             } else if !images.contains_key(&target) || images.get(&target) != images.get(&source) {
                 out.flush().map_err(Error::Output)?;
-                if let Err(reason) = process::run(&cmd, None, cancel, None) {
+                if let Err(reason) = process::run(&cmd, None, cancel, Some(TAG_LIMIT)) {
                     failures.push(format!("{target}: {reason}"));
                 }
             }
@@ -270,6 +270,9 @@ pub fn push(
     // digest (`docker buildx imagetools create`), so a tag is exactly the image of record
     // and nothing is pulled or uploaded again.
     let remote = in_registry(plan, registry, false);
+    for retry in registry::take_retries() {
+        writeln!(err, "retry   {retry}").map_err(Error::Output)?;
+    }
     let mut items = Vec::new();
     let mut copies: Vec<(String, String)> = Vec::new();
     for (i, node) in plan.nodes.iter().enumerate() {
@@ -290,10 +293,11 @@ pub fn push(
             None => items.extend(node_items),
         }
     }
-    let mut failures: Vec<String> = push_all(&items, images, options, registry, out, err)?
-        .iter()
-        .map(|f| f.describe(&items))
-        .collect();
+    let report = push_all(&items, images, options, registry, out, err)?;
+    for (i, retry) in &report.retries {
+        writeln!(err, "retry   {}: {retry}", items[*i].target).map_err(Error::Output)?;
+    }
+    let mut failures: Vec<String> = report.failures.iter().map(|f| f.describe(&items)).collect();
     failures.extend(copy_all(&copies, options, registry, out, err)?);
     finished("pushing", failures)
 }
@@ -319,9 +323,10 @@ pub fn in_registry(
         .iter()
         .map(|&i| plan.nodes[i].cache_tag.clone())
         .collect();
+    let answers = interrupt::abortable(|| registry.manifests(&references));
     wanted
         .into_iter()
-        .zip(registry.manifests(&references))
+        .zip(answers)
         .filter_map(|(i, answer)| Some((i, answer.ok()??.digest)))
         .collect()
 }
@@ -340,36 +345,61 @@ fn copy_all(
     let targets: Vec<String> = copies.iter().map(|(t, _)| t.clone()).collect();
     // What each target holds: its digest and its members' (imagetools create wraps one
     // manifest in an index).
-    let answers: Vec<Vec<String>> = if options.force {
-        vec![Vec::new(); copies.len()]
+    let answers: Vec<Result<Vec<String>, registry::RegistryError>> = if options.force {
+        copies.iter().map(|_| Ok(Vec::new())).collect()
     } else {
-        registry
-            .manifests(&targets)
+        let answers = interrupt::abortable(|| registry.manifests(&targets));
+        for retry in registry::take_retries() {
+            writeln!(err, "retry   {retry}").map_err(Error::Output)?;
+        }
+        answers
             .into_iter()
-            .map(|a| match a.ok().flatten() {
-                Some(m) => std::iter::once(m.digest)
-                    .chain(m.manifests.into_iter().map(|d| d.digest))
-                    .collect(),
-                None => Vec::new(),
+            .map(|a| {
+                a.map(|found| match found {
+                    Some(m) => std::iter::once(m.digest)
+                        .chain(m.manifests.into_iter().map(|d| d.digest))
+                        .collect(),
+                    None => Vec::new(),
+                })
             })
             .collect()
     };
     for ((target, image), found) in copies.iter().zip(answers) {
         check_interrupted()?;
         let digest = image.rsplit_once('@').map_or("", |(_, d)| d);
+        let found = match found {
+            Err(reason) if reason.unreachable() => {
+                failures.push(format!("{target}: the registry is unreachable: {reason}"));
+                continue;
+            }
+            Err(_) => Vec::new(),
+            Ok(found) => found,
+        };
         if found.iter().any(|d| d == digest) {
             writeln!(err, "skipping {target} (remote image matches local)")
                 .map_err(Error::Output)?;
             continue;
         }
         writeln!(out, "Pushing {target}").map_err(Error::Output)?;
-        let cmd = docker(&["buildx", "imagetools", "create", "-t", target, image]);
+        let cmd = DockerCommand::docker(&["buildx", "imagetools", "create", "-t", target, image]);
         if options.dry_run {
             writeln!(out, "  {}", cmd.display()).map_err(Error::Output)?;
             continue;
         }
         out.flush().map_err(Error::Output)?;
-        if let Err(reason) = process::run(&cmd, None, cancel, Some(PUSH_LIMIT)) {
+        let mut noted = Vec::new();
+        let copied = retry::run(
+            options.retries,
+            cancel,
+            &format!("of `{}`", cmd.display()),
+            |reason: &String| retry::transient(reason),
+            |r| noted.push(r),
+            || process::run(&cmd, None, cancel, Some(PUSH_LIMIT)),
+        );
+        for retry in noted {
+            writeln!(err, "retry   {target}: {retry}").map_err(Error::Output)?;
+        }
+        if let Err(reason) = copied {
             failures.push(format!("{target}: {reason}"));
         }
     }
@@ -390,8 +420,17 @@ impl PushFailure {
     }
 }
 
+/// What [`push_all`] did not manage, and what it had to try again.
+#[derive(Debug, Default)]
+pub struct PushReport {
+    pub failures: Vec<PushFailure>,
+    /// Retries of registry queries and pushes, by index into the items, in order.
+    pub retries: Vec<(usize, Retry)>,
+}
+
 /// Pushes `items`: one registry query each (all at once), then the pushes that are needed.
-/// Returns the failures, by index into `items`; prints `Tagging`, `Pushing` and `skipping` lines as bashbrew does.
+/// Returns the failures and retries, by index into `items`; prints `Tagging`, `Pushing`
+/// and `skipping` lines as bashbrew does.
 pub fn push_all(
     items: &[PushItem],
     images: &HashMap<String, String>,
@@ -399,20 +438,28 @@ pub fn push_all(
     registry: &Registry,
     out: &mut dyn Write,
     err: &mut dyn Write,
-) -> Result<Vec<PushFailure>, Error> {
+) -> Result<PushReport, Error> {
     let mut failures = Vec::new();
-    let remote: Vec<Option<Result<Vec<String>, String>>> = if options.force {
-        vec![None; items.len()]
-    } else {
-        concurrently(items, QUERY_THREADS, |item| {
-            Some(
-                registry
-                    .image_identities(&item.target)
-                    .map_err(|e| e.to_string()),
-            )
-        })
-    };
+    let mut retries: Vec<(usize, Retry)> = Vec::new();
     let cancel = interruptible();
+    let remote: Vec<Option<Result<Vec<String>, registry::RegistryError>>> = if options.force {
+        items.iter().map(|_| None).collect()
+    } else {
+        let answers = interrupt::abortable(|| {
+            concurrently(items, QUERY_THREADS, |item| {
+                let answer = registry.image_identities(&item.target);
+                (answer, registry::take_retries())
+            })
+        });
+        answers
+            .into_iter()
+            .enumerate()
+            .map(|(i, (answer, noted))| {
+                retries.extend(noted.into_iter().map(|r| (i, r)));
+                Some(answer)
+            })
+            .collect()
+    };
     let mut to_push: Vec<usize> = Vec::new();
     for (i, (item, remote)) in items.iter().zip(remote).enumerate() {
         let Some(image) = &item.image else {
@@ -428,6 +475,14 @@ pub fn push_all(
                     .map_err(Error::Output)?;
                 continue;
             }
+            Some(Err(reason)) if reason.unreachable() => {
+                // A push would hang or fail the same way: the reason is the registry's.
+                failures.push(PushFailure {
+                    item: i,
+                    reason: format!("the registry is unreachable: {reason}"),
+                });
+                continue;
+            }
             Some(Err(reason)) => {
                 writeln!(
                     err,
@@ -438,18 +493,18 @@ pub fn push_all(
             _ => {}
         }
         if images.get(&item.target) != Some(image) {
-            let cmd = docker(&["tag", &item.source, &item.target]);
+            let cmd = DockerCommand::docker(&["tag", &item.source, &item.target]);
             writeln!(out, "Tagging {}", item.target).map_err(Error::Output)?;
             if options.dry_run {
                 writeln!(out, "  {}", cmd.display()).map_err(Error::Output)?;
-            } else if let Err(reason) = process::run(&cmd, None, cancel, None) {
+            } else if let Err(reason) = process::run(&cmd, None, cancel, Some(TAG_LIMIT)) {
                 failures.push(PushFailure { item: i, reason });
                 continue;
             }
         }
         writeln!(out, "Pushing {}", item.target).map_err(Error::Output)?;
         if options.dry_run {
-            let cmd = docker(&["push", &item.target]);
+            let cmd = DockerCommand::docker(&["push", &item.target]);
             writeln!(out, "  {}", cmd.display()).map_err(Error::Output)?;
         } else {
             to_push.push(i);
@@ -474,19 +529,31 @@ pub fn push_all(
         }
     }
     let results = concurrently(&groups, PUSH_THREADS, |group| {
-        group
-            .iter()
-            .filter_map(|&i| {
-                let push = docker(&["push", &items[i].target]);
-                process::run(&push, None, cancel, Some(PUSH_LIMIT))
-                    .err()
-                    .map(|reason| PushFailure { item: i, reason })
-            })
-            .collect::<Vec<_>>()
+        let mut failed = Vec::new();
+        let mut noted = Vec::new();
+        for &i in group {
+            let push = DockerCommand::docker(&["push", &items[i].target]);
+            let pushed = retry::run(
+                options.retries,
+                cancel,
+                &format!("of `{}`", push.display()),
+                |reason: &String| retry::transient(reason),
+                |r| noted.push((i, r)),
+                || process::run(&push, None, cancel, Some(PUSH_LIMIT)),
+            );
+            if let Err(reason) = pushed {
+                failed.push(PushFailure { item: i, reason });
+            }
+        }
+        (failed, noted)
     });
-    failures.extend(results.into_iter().flatten());
+    for (failed, noted) in results {
+        failures.extend(failed);
+        retries.extend(noted);
+    }
     check_interrupted()?;
-    Ok(failures)
+    failures.sort_by_key(|f| f.item);
+    Ok(PushReport { failures, retries })
 }
 
 /// What `put-shared` does.
@@ -498,6 +565,8 @@ pub struct SharedOptions {
     pub single_arch: bool,
     pub dry_run: bool,
     pub force: bool,
+    /// `--retries`: attempts of a registry query or a list put after a transient failure.
+    pub retries: u32,
 }
 
 /// One manifest list to put: its tags and the per-architecture images it joins.
@@ -585,12 +654,19 @@ pub fn put_shared(
     }
     refs.sort();
     refs.dedup();
-    let answers: HashMap<&String, Result<Vec<String>, String>> = refs
-        .iter()
-        .zip(concurrently(&refs, QUERY_THREADS, |r| {
-            registry.manifest_digests(r).map_err(|e| e.to_string())
-        }))
-        .collect();
+    let asked = interrupt::abortable(|| {
+        concurrently(&refs, QUERY_THREADS, |r| {
+            (registry.manifest_digests(r), registry::take_retries())
+        })
+    });
+    let mut answers: HashMap<&String, Result<Vec<String>, registry::RegistryError>> =
+        HashMap::new();
+    for (reference, (answer, retries)) in refs.iter().zip(asked) {
+        for retry in retries {
+            writeln!(err, "retry   {reference}: {retry}").map_err(Error::Output)?;
+        }
+        answers.insert(reference, answer);
+    }
     let digests = |r: &String| -> Vec<String> {
         let mut d = answers
             .get(r)
@@ -612,9 +688,15 @@ pub fn put_shared(
         }
         let mut expected: Vec<String> = Vec::new();
         let mut sources: Vec<String> = Vec::new();
+        let mut unanswered: Vec<String> = Vec::new();
         for member in &group.members {
             if let Some(Err(reason)) = answers.get(member) {
                 writeln!(err, "warning: {reason}").map_err(Error::Output)?;
+                unanswered.push(if reason.unreachable() {
+                    format!("the registry is unreachable: {reason}")
+                } else {
+                    reason.to_string()
+                });
             }
             let found = digests(member);
             if found.len() != 1 {
@@ -630,6 +712,14 @@ pub fn put_shared(
             expected.extend(found);
         }
         expected.sort();
+        if !unanswered.is_empty() {
+            // Without every member's answer, a list would leave out images that may exist.
+            failures.push(format!(
+                "{first}: cannot ask the registry about its images: {}",
+                unanswered.join("; ")
+            ));
+            continue;
+        }
         if expected.is_empty() {
             failures.push(format!(
                 "{first}: none of its images is in the registry ({})",
@@ -661,13 +751,25 @@ pub fn put_shared(
             argv.extend(["-t".into(), format!("{}:{tag}", group.target_repo)]);
         }
         argv.extend(sources);
-        let cmd = docker(&argv.iter().map(String::as_str).collect::<Vec<_>>());
+        let cmd = DockerCommand::docker(&argv.iter().map(String::as_str).collect::<Vec<_>>());
         if options.dry_run {
             writeln!(out, "  {}", cmd.display()).map_err(Error::Output)?;
             continue;
         }
         out.flush().map_err(Error::Output)?;
-        if let Err(reason) = process::run(&cmd, None, cancel, None) {
+        let mut noted = Vec::new();
+        let put = retry::run(
+            options.retries,
+            cancel,
+            &format!("of putting {id}"),
+            |reason: &String| retry::transient(reason),
+            |r| noted.push(r),
+            || process::run(&cmd, None, cancel, Some(PUSH_LIMIT)),
+        );
+        for retry in noted {
+            writeln!(err, "retry   {id}: {retry}").map_err(Error::Output)?;
+        }
+        if let Err(reason) = put {
             writeln!(
                 err,
                 "warning: failed putting {id}, skipping (collecting errors)"

@@ -15,10 +15,16 @@
 //! - "Not found" (HTTP 404, `MANIFEST_UNKNOWN`, `NAME_UNKNOWN`, buildx's "not found") is
 //!   `Ok(None)` / an empty list, never an error. Every error names the reference, and the
 //!   HTTP status when there is one.
+//! - A connection that fails or a 5xx (or 429) answer is tried again over HTTP, up to
+//!   [`Registry::with_retries`] times with exponential backoff ([`crate::retry`]); each
+//!   retry is noted for the calling thread ([`take_retries`]).
 //! - Any other HTTP failure (transport, TLS, an auth scheme or credential this client cannot
-//!   use, a 5xx) is retried once with `docker buildx imagetools inspect --raw`, which uses
-//!   docker's own configuration, so keg works wherever docker does; [`Registry::stats`]
-//!   counts which path answered.
+//!   use, a 5xx after the retries) is retried once with `docker buildx imagetools inspect
+//!   --raw`, which uses docker's own configuration, so keg works wherever docker does;
+//!   [`Registry::stats`] counts which path answered.
+//! - Every query is bounded: HTTP by the connect and read timeouts (`KEG_REGISTRY_TIMEOUT`
+//!   sets the read timeout), `docker buildx imagetools inspect` and credential helpers by a
+//!   time limit through [`crate::process`], and Ctrl-C stops them.
 //! - Plain HTTP only for loopback hosts (`localhost`, `127.0.0.0/8`, `::1`, as dockerd treats
 //!   them) and hosts listed in `KEG_INSECURE_REGISTRIES`; HTTPS everywhere else.
 //! - [`Registry`] is `Send + Sync`: one connection pool; bearer tokens cached per
@@ -32,10 +38,9 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
-use std::io::Write;
 use std::net::{Ipv4Addr, Ipv6Addr};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -82,6 +87,9 @@ pub enum RegistryError {
         reference: String,
         url: String,
         message: String,
+        /// A connection that failed or broke (not a TLS or protocol error, nor a timeout
+        /// waiting for an answer): worth another attempt.
+        transient: bool,
     },
 
     /// An HTTP status that is neither success nor "not found".
@@ -138,6 +146,25 @@ fn detail_suffix(detail: &str) -> String {
 }
 
 impl RegistryError {
+    /// Whether another HTTP attempt may succeed: a failed connection, a 5xx or a 429.
+    pub fn transient(&self) -> bool {
+        match self {
+            RegistryError::Transport { transient, .. } => *transient,
+            RegistryError::Status { status, .. } => *status >= 500 || *status == 429,
+            _ => false,
+        }
+    }
+
+    /// Whether the registry could not be reached or gave no answer at all (on every path
+    /// tried), as opposed to an answer keg could not use.
+    pub fn unreachable(&self) -> bool {
+        match self {
+            RegistryError::Transport { .. } => true,
+            RegistryError::Fallback { http, .. } => http.unreachable(),
+            _ => false,
+        }
+    }
+
     /// Whether `docker buildx imagetools inspect` may succeed where the HTTP query failed.
     fn worth_fallback(&self) -> bool {
         !matches!(
@@ -215,7 +242,8 @@ pub struct RegistryOptions {
 impl RegistryOptions {
     /// Docker's config from `$DOCKER_CONFIG` or `~/.docker`, insecure registries from
     /// `KEG_INSECURE_REGISTRIES` (comma-separated), HTTP with the buildx fallback, timeouts
-    /// 10 s / 30 s.
+    /// 10 s (connect) / 30 s (each read; `KEG_REGISTRY_TIMEOUT`, a duration such as `30s`,
+    /// which also caps the connect timeout).
     pub fn from_env() -> RegistryOptions {
         let docker_config = match std::env::var_os("DOCKER_CONFIG") {
             Some(dir) if !dir.is_empty() => Some(PathBuf::from(dir)),
@@ -234,14 +262,24 @@ impl RegistryOptions {
             .filter(|s| !s.is_empty())
             .map(String::from)
             .collect();
+        let read_timeout = env_read_timeout();
         RegistryOptions {
             docker_config,
             insecure,
             path: QueryPath::HttpThenBuildx,
-            connect_timeout: Duration::from_secs(10),
-            read_timeout: Duration::from_secs(30),
+            connect_timeout: Duration::from_secs(10).min(read_timeout),
+            read_timeout,
         }
     }
+}
+
+/// `KEG_REGISTRY_TIMEOUT`, else 30 s (an invalid or zero value counts as unset).
+fn env_read_timeout() -> Duration {
+    std::env::var("KEG_REGISTRY_TIMEOUT")
+        .ok()
+        .and_then(|text| crate::process::parse_duration(&text).ok())
+        .filter(|d| !d.is_zero())
+        .unwrap_or(Duration::from_secs(30))
 }
 
 /// Which way [`Registry`] fetches manifests.
@@ -269,6 +307,26 @@ pub struct Registry {
     http_count: AtomicUsize,
     buildx_count: AtomicUsize,
     cached_count: AtomicUsize,
+    /// HTTP attempts after a transient failure.
+    retries: u32,
+    /// How long `docker buildx imagetools inspect` may take.
+    buildx_limit: Duration,
+}
+
+thread_local! {
+    /// The retries of this thread's queries, not yet taken.
+    static RETRIES: std::cell::RefCell<Vec<crate::retry::Retry>> =
+        const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// The retries of the queries this thread made (directly, or through
+/// [`Registry::manifests`]) since the last call: for the log, the summary and the events.
+pub fn take_retries() -> Vec<crate::retry::Retry> {
+    RETRIES.with(|r| std::mem::take(&mut *r.borrow_mut()))
+}
+
+fn note_retry(retry: crate::retry::Retry) {
+    RETRIES.with(|r| r.borrow_mut().push(retry));
 }
 
 #[derive(Default)]
@@ -292,6 +350,9 @@ pub fn concurrently<T: Sync, R: Send>(
     f: impl Fn(&T) -> R + Sync,
 ) -> Vec<R> {
     use rayon::prelude::*;
+    if items.len() <= 1 {
+        return items.iter().map(f).collect();
+    }
     match rayon::ThreadPoolBuilder::new()
         .num_threads(threads.clamp(1, items.len().max(1)))
         .build()
@@ -342,7 +403,16 @@ impl Registry {
             http_count: AtomicUsize::new(0),
             buildx_count: AtomicUsize::new(0),
             cached_count: AtomicUsize::new(0),
+            retries: 0,
+            buildx_limit: options.connect_timeout + options.read_timeout,
         }
+    }
+
+    /// The same client, trying a query again up to `retries` times after a failed
+    /// connection or a 5xx (none by default).
+    pub fn with_retries(mut self, retries: u32) -> Registry {
+        self.retries = retries;
+        self
     }
 
     /// How many manifest queries each path answered so far.
@@ -366,7 +436,16 @@ impl Registry {
         &self,
         references: &[String],
     ) -> Vec<Result<Option<RemoteManifest>, RegistryError>> {
-        concurrently(references, QUERY_THREADS, |r| self.manifest(r))
+        let answers = concurrently(references, QUERY_THREADS, |r| {
+            (self.manifest(r), take_retries())
+        });
+        answers
+            .into_iter()
+            .map(|(answer, retries)| {
+                retries.into_iter().for_each(note_retry);
+                answer
+            })
+            .collect()
     }
 
     /// Image ids (config digests) behind a tag: one for an image manifest, one per member
@@ -425,7 +504,15 @@ impl Registry {
         }
         let http = match self.path {
             QueryPath::Buildx => Err(None),
-            _ => self.fetch_http(reference).map_err(Some),
+            _ => crate::retry::run(
+                self.retries,
+                &crate::interrupt::INTERRUPTED,
+                &format!("of the registry query for {reference}"),
+                RegistryError::transient,
+                note_retry,
+                || self.fetch_http(reference),
+            )
+            .map_err(Some),
         };
         let result = match http {
             Ok(found) => {
@@ -437,7 +524,7 @@ impl Registry {
             }
             Err(error) => {
                 self.buildx_count.fetch_add(1, Ordering::Relaxed);
-                inspect_with_buildx(reference).map_err(|buildx| match error {
+                inspect_with_buildx(reference, self.buildx_limit).map_err(|buildx| match error {
                     Some(http) => RegistryError::Fallback {
                         http: Box::new(http),
                         buildx,
@@ -472,7 +559,15 @@ impl Registry {
     pub fn raw_manifest(&self, reference: &Reference) -> Result<Option<RawObject>, RegistryError> {
         let http = match self.path {
             QueryPath::Buildx => Err(None),
-            _ => self.raw_manifest_http(reference).map_err(Some),
+            _ => crate::retry::run(
+                self.retries,
+                &crate::interrupt::INTERRUPTED,
+                &format!("of the registry query for {reference}"),
+                RegistryError::transient,
+                note_retry,
+                || self.raw_manifest_http(reference),
+            )
+            .map_err(Some),
         };
         match http {
             Ok(found) => {
@@ -484,7 +579,7 @@ impl Registry {
             }
             Err(error) => {
                 self.buildx_count.fetch_add(1, Ordering::Relaxed);
-                raw_with_buildx(reference).map_err(|buildx| match error {
+                raw_with_buildx(reference, self.buildx_limit).map_err(|buildx| match error {
                     Some(http) => RegistryError::Fallback {
                         http: Box::new(http),
                         buildx,
@@ -502,7 +597,15 @@ impl Registry {
     pub fn blob(&self, reference: &Reference, digest: &str) -> Result<Vec<u8>, RegistryError> {
         let url = self.api_url(reference, &format!("blobs/{digest}"));
         let name = reference.to_string();
-        let Some(reply) = self.get(reference, &url)? else {
+        let reply = crate::retry::run(
+            self.retries,
+            &crate::interrupt::INTERRUPTED,
+            &format!("of the registry query for {name}"),
+            RegistryError::transient,
+            note_retry,
+            || self.get(reference, &url),
+        )?;
+        let Some(reply) = reply else {
             return Err(RegistryError::Status {
                 reference: name,
                 url,
@@ -617,6 +720,7 @@ impl Registry {
         let transport = |e: ureq::Error| RegistryError::Transport {
             reference: reference.to_string(),
             url: url.to_string(),
+            transient: broken_connection(&e),
             message: e.to_string(),
         };
         let mut response = request.call().map_err(transport)?;
@@ -840,6 +944,26 @@ impl Registry {
             .map_err(error)?;
         lock(&self.auth).credentials.insert(host, found.clone());
         Ok(found)
+    }
+}
+
+/// Whether a transport error is a connection that failed or broke (worth another attempt),
+/// not a timeout waiting for an answer, a TLS or a protocol error.
+fn broken_connection(error: &ureq::Error) -> bool {
+    use std::io::ErrorKind;
+    match error {
+        ureq::Error::ConnectionFailed | ureq::Error::HostNotFound => true,
+        ureq::Error::Timeout(ureq::Timeout::Connect) => true,
+        ureq::Error::Io(e) => matches!(
+            e.kind(),
+            ErrorKind::ConnectionRefused
+                | ErrorKind::ConnectionReset
+                | ErrorKind::ConnectionAborted
+                | ErrorKind::NotConnected
+                | ErrorKind::BrokenPipe
+                | ErrorKind::UnexpectedEof
+        ),
+        _ => false,
     }
 }
 
@@ -1208,8 +1332,11 @@ pub fn parse_manifest(
 /// The fallback: `docker buildx imagetools inspect --raw REF`, which prints the manifest's
 /// bytes exactly as served (no newline added: checked against the registry's digest in the
 /// tests), so their sha256 is the digest.
-fn inspect_with_buildx(reference: &Reference) -> Result<Option<RemoteManifest>, String> {
-    let Some(raw) = raw_with_buildx(reference)? else {
+fn inspect_with_buildx(
+    reference: &Reference,
+    limit: Duration,
+) -> Result<Option<RemoteManifest>, String> {
+    let Some(raw) = raw_with_buildx(reference, limit)? else {
         return Ok(None);
     };
     parse_manifest(&raw.bytes, raw.digest, None)
@@ -1218,16 +1345,20 @@ fn inspect_with_buildx(reference: &Reference) -> Result<Option<RemoteManifest>, 
 }
 
 /// The bytes `docker buildx imagetools inspect --raw REF` prints, checked against a pinned
-/// digest.
-fn raw_with_buildx(reference: &Reference) -> Result<Option<RawObject>, String> {
+/// digest; the command is bounded by `limit` and stopped by Ctrl-C.
+fn raw_with_buildx(reference: &Reference, limit: Duration) -> Result<Option<RawObject>, String> {
     let name = reference.to_string();
-    let output = Command::new("docker")
-        .args(["buildx", "imagetools", "inspect", "--raw", &name])
-        .stdin(Stdio::null())
-        .output()
-        .map_err(|e| format!("cannot run docker: {e}"))?;
-    if !output.status.success() {
-        let stderr = String::from_utf8_lossy(&output.stderr);
+    let mut command = Command::new("docker");
+    command.args(["buildx", "imagetools", "inspect", "--raw", &name]);
+    let output = crate::process::output_with_input(
+        command,
+        "docker",
+        None,
+        &crate::interrupt::INTERRUPTED,
+        Some(limit),
+    )?;
+    if output.code != 0 {
+        let stderr = &output.stderr;
         if stderr.contains(": not found") || stderr.contains("MANIFEST_UNKNOWN") {
             return Ok(None);
         }
@@ -1237,7 +1368,7 @@ fn raw_with_buildx(reference: &Reference) -> Result<Option<RawObject>, String> {
             .trim()
             .to_string());
     }
-    let digest = sha256_digest(&output.stdout);
+    let digest = sha256_digest(&output.stdout_bytes);
     if let Some(expected) = &reference.digest
         && expected.starts_with("sha256:")
         && *expected != digest
@@ -1247,7 +1378,7 @@ fn raw_with_buildx(reference: &Reference) -> Result<Option<RawObject>, String> {
         ));
     }
     Ok(Some(RawObject {
-        bytes: output.stdout,
+        bytes: output.stdout_bytes,
         digest,
         media_type: None,
     }))
@@ -1489,31 +1620,26 @@ fn helper_command(helper: &str) -> Command {
 
 /// Runs a credential helper's `get` (`command`) with `server` on stdin; `Ok(None)` when it
 /// has no credentials for it.
-pub fn run_helper(mut command: Command, server: &str) -> Result<Option<Credentials>, String> {
+pub fn run_helper(command: Command, server: &str) -> Result<Option<Credentials>, String> {
     let program = command.get_program().to_string_lossy().into_owned();
-    let mut child = command
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .map_err(|e| format!("cannot run {program}: {e}"))?;
-    if let Some(mut stdin) = child.stdin.take() {
-        // A helper that exits without reading gives EPIPE: its exit status tells.
-        let _ = stdin.write_all(server.as_bytes());
-    }
-    let output = child
-        .wait_with_output()
-        .map_err(|e| format!("running {program}: {e}"))?;
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    if !output.status.success() {
-        let stderr = String::from_utf8_lossy(&output.stderr);
+    let output = crate::process::output_with_input(
+        command,
+        &program,
+        Some(server.as_bytes()),
+        &crate::interrupt::INTERRUPTED,
+        Some(crate::process::QUERY_LIMIT),
+    )
+    .map_err(|e| format!("running {program}: {e}"))?;
+    let stdout = &output.stdout;
+    if output.code != 0 {
+        let stderr = &output.stderr;
         if stdout.contains("credentials not found") || stderr.contains("credentials not found") {
             return Ok(None);
         }
         let message = format!("{stdout} {stderr}");
         return Err(format!(
-            "{program} get failed ({}): {}",
-            output.status,
+            "{program} get failed (exit status {}): {}",
+            output.code,
             message.trim()
         ));
     }
@@ -1525,7 +1651,7 @@ pub fn run_helper(mut command: Command, server: &str) -> Result<Option<Credentia
         #[serde(default)]
         secret: String,
     }
-    let reply: HelperReply = serde_json::from_str(&stdout)
+    let reply: HelperReply = serde_json::from_str(stdout)
         .map_err(|e| format!("{program} get printed invalid JSON: {e}"))?;
     Ok(match (reply.username.as_str(), reply.secret) {
         (_, secret) if secret.is_empty() => None,

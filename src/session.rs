@@ -38,7 +38,8 @@ impl Session {
             &self.config.library,
             self.config.git_mirrors.clone(),
             self.config.fetch,
-        )?;
+        )?
+        .with_retries(self.config.retries);
         Ok(self.sources.get_or_init(|| sources))
     }
 

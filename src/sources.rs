@@ -9,7 +9,9 @@
 //! answered. Before many sources are read, their missing commits are fetched first,
 //! [`FetchSettings::jobs`] repositories at a time ([`Sources::prefetch`]): network fetches
 //! wait on latency, so they overlap far beyond the number of cores; one repository's
-//! commits are fetched one after another.
+//! commits are fetched one after another. A fetch that fails because the network did (no connection, a reset, a 5xx)
+//! is tried again up to `--retries` times with backoff, each retry printed on stderr; a
+//! commit or ref the server does not have is not.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -89,6 +91,8 @@ pub struct Sources {
     /// Fetches [`Sources::prefetch`] tried and that failed, reported by the first source
     /// that needs them (not tried again).
     failed: Mutex<HashMap<FetchKey, GitError>>,
+    /// `--retries`: fetch attempts after a network fault.
+    retries: u32,
 }
 
 impl Sources {
@@ -112,7 +116,32 @@ impl Sources {
             mirrors,
             memo: Mutex::new(HashMap::new()),
             failed: Mutex::new(HashMap::new()),
+            retries: 0,
         })
+    }
+
+    /// The same sources, fetching again up to `retries` times after a network fault.
+    pub fn with_retries(mut self, retries: u32) -> Sources {
+        self.retries = retries;
+        self
+    }
+
+    /// [`GitCache::ensure_commit`], tried again after network faults; `id` names the entry.
+    fn ensure_commit(
+        &self,
+        id: &str,
+        url: &str,
+        fetch_ref: &str,
+        commit: &str,
+    ) -> Result<git::Fetched, GitError> {
+        crate::retry::run(
+            self.retries,
+            &crate::interrupt::INTERRUPTED,
+            &format!("of fetching {} from {url}", short(commit)),
+            network_fault,
+            |retry| eprintln!("retry   {id}: {retry}"),
+            || self.cache.ensure_commit(url, fetch_ref, commit),
+        )
     }
 
     pub fn cache(&self) -> &GitCache {
@@ -156,7 +185,7 @@ impl Sources {
         if let Some(e) = lock(&self.failed).remove(&key.fetch_key()) {
             return Err(fail(fetching(), e));
         }
-        self.fetch_checked(&key.fetch_key())
+        self.fetch_checked(&format!("{id} ({arch})"), &key.fetch_key())
             .map_err(|e| fail(fetching(), e))?;
         let tree = self
             .cache
@@ -233,13 +262,13 @@ impl Sources {
     /// Gets one commit into the cache when it is missing. As in bashbrew, GitFetch must name
     /// a ref of the repository, even when the commit came by its id or from a local
     /// repository (checked when keg had to get it).
-    fn fetch_checked(&self, (url, fetch_ref, commit): &FetchKey) -> Result<(), GitError> {
+    fn fetch_checked(&self, id: &str, (url, fetch_ref, commit): &FetchKey) -> Result<(), GitError> {
         if crate::debug::enabled() && !self.cache.has_commit(commit) {
             crate::debug::git(format_args!(
                 "fetch {url} {commit} (then {fetch_ref}:, if the commit is refused)"
             ));
         }
-        let fetched = self.cache.ensure_commit(url, fetch_ref, commit)?;
+        let fetched = self.ensure_commit(id, url, fetch_ref, commit)?;
         if matches!(fetched, git::Fetched::ById | git::Fetched::Local)
             && !self.cache.remote_has_ref(url, fetch_ref)?
         {
@@ -256,15 +285,19 @@ impl Sources {
     /// [`FetchSettings::jobs`] repositories at a time, each repository's commits one after
     /// another. Failures are kept for [`Sources::source`] to report.
     pub fn prefetch(&self, items: &[(String, &Entry, String)]) {
-        let mut groups: HashMap<String, Vec<FetchKey>> = HashMap::new();
+        // Per URL: (who asked first, for messages; what to fetch).
+        let mut groups: HashMap<String, Vec<(String, FetchKey)>> = HashMap::new();
         let mut seen = std::collections::HashSet::new();
-        for (_, entry, arch) in items {
+        for (id, entry, arch) in items {
             let key = self.key(entry, arch).fetch_key();
             if seen.insert(key.clone()) && !self.cache.is_ready(&key.2) {
-                groups.entry(key.0.clone()).or_default().push(key);
+                groups
+                    .entry(key.0.clone())
+                    .or_default()
+                    .push((format!("{id} ({arch})"), key));
             }
         }
-        let mut queue: Vec<Vec<FetchKey>> = groups.into_values().collect();
+        let mut queue: Vec<Vec<(String, FetchKey)>> = groups.into_values().collect();
         // Popped from the end: the largest groups first, so that no long one starts last.
         queue.sort_by_key(Vec::len);
         let threads = self.cache.settings().jobs.clamp(1, queue.len().max(1));
@@ -276,8 +309,8 @@ impl Sources {
                         let Some(group) = lock(&queue).pop() else {
                             break;
                         };
-                        for key in group {
-                            if let Err(e) = self.fetch_checked(&key) {
+                        for (id, key) in group {
+                            if let Err(e) = self.fetch_checked(&id, &key) {
                                 lock(&self.failed).insert(key, e);
                             }
                         }
@@ -308,6 +341,60 @@ impl Key {
     }
 }
 
+/// What git says when the network failed, lowercase: worth another attempt.
+const NETWORK_FAULTS: &[&str] = &[
+    "failed to connect",
+    "failed to resolve address",
+    "could not resolve",
+    "timed out",
+    "early eof",
+    "unexpected http status code: 5",
+];
+
+/// Whether a failed fetch may succeed on another attempt: the server could not be reached,
+/// or the connection broke (not a commit or ref it does not have).
+fn network_fault(error: &GitError) -> bool {
+    if !matches!(error, GitError::FetchFailed { .. }) {
+        return false;
+    }
+    let text = error.to_string().to_lowercase();
+    crate::retry::transient(&text) || NETWORK_FAULTS.iter().any(|fault| text.contains(fault))
+}
+
 fn short(commit: &str) -> &str {
     &commit[..commit.len().min(12)]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fetch_failed(by_id: &str, by_ref: &str) -> GitError {
+        GitError::FetchFailed {
+            url: "https://example.invalid/r.git".into(),
+            commit: "0".repeat(40),
+            fetch_ref: "refs/heads/main".into(),
+            by_id: by_id.into(),
+            by_ref: by_ref.into(),
+        }
+    }
+
+    #[test]
+    fn only_network_faults_are_retried() {
+        for fault in [
+            "failed to connect to example.invalid: Connection refused",
+            "unexpected http status code: 503",
+            "failed to resolve address for example.invalid: Name or service not known",
+            "early EOF",
+        ] {
+            assert!(network_fault(&fetch_failed(fault, fault)), "{fault}");
+        }
+        assert!(!network_fault(&fetch_failed(
+            "the server did not send it",
+            "couldn't find remote ref refs/heads/main"
+        )));
+        assert!(!network_fault(&GitError::InvalidCommit {
+            commit: "x".into()
+        }));
+    }
 }

@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::{GitRepo, Run, Test};
+use common::{GitRepo, Run, Test, results};
 
 const BASE: &str = "keg-test/busybox:latest";
 
@@ -65,33 +65,6 @@ fn require_engine() {
         .output()
         .is_ok_and(|o| o.status.success());
     assert!(ok, "no Docker engine: run scripts/setup-docker first");
-}
-
-/// The result column of the summary table, per node id.
-fn results(run: &Run) -> BTreeMap<String, String> {
-    let mut out = BTreeMap::new();
-    let mut in_table = false;
-    for line in run.stdout.lines() {
-        if line.starts_with("node ") {
-            in_table = true;
-            continue;
-        }
-        if in_table && line.trim().is_empty() {
-            break;
-        }
-        if in_table {
-            let mut parts = line.split_whitespace();
-            if let (Some(id), Some(result)) = (parts.next(), parts.next()) {
-                let result = if result == "not" {
-                    "not started"
-                } else {
-                    result
-                };
-                out.insert(id.to_string(), result.to_string());
-            }
-        }
-    }
-    out
 }
 
 struct Library {

@@ -12,7 +12,7 @@ mod common;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::process::Command;
 
-use common::{GitRepo, Run, Test};
+use common::{GitRepo, Run, Test, results};
 use serde_json::Value;
 
 const BASE: &str = "keg-test/busybox:latest";
@@ -48,28 +48,6 @@ fn images_with(prefix: &str) -> Vec<String> {
         .filter(|l| l.contains(prefix))
         .map(str::to_string)
         .collect()
-}
-
-/// The result column of the summary table, per node id.
-fn results(run: &Run) -> BTreeMap<String, String> {
-    let mut out = BTreeMap::new();
-    let mut in_table = false;
-    for line in run.stdout.lines() {
-        if line.starts_with("node ") {
-            in_table = true;
-            continue;
-        }
-        if in_table && line.trim().is_empty() {
-            break;
-        }
-        if in_table {
-            let mut parts = line.split_whitespace();
-            if let (Some(id), Some(result)) = (parts.next(), parts.next()) {
-                out.insert(id.to_string(), result.to_string());
-            }
-        }
-    }
-    out
 }
 
 /// A library of three repositories in one git repository: `base` (classic) <- `mid`

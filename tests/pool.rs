@@ -60,27 +60,11 @@ fn require_pool() {
 
 /// The result and builder columns of the summary table, per node id.
 fn results(run: &Run) -> BTreeMap<String, (String, String)> {
-    let mut out = BTreeMap::new();
-    let mut in_table = false;
-    for line in run.stdout.lines() {
-        if line.starts_with("node ") {
-            in_table = true;
-            continue;
-        }
-        if in_table && line.trim().is_empty() {
-            break;
-        }
-        if in_table {
-            let parts: Vec<&str> = line.split_whitespace().collect();
-            if parts.len() >= 4 {
-                out.insert(
-                    parts[0].to_string(),
-                    (parts[1].to_string(), parts[3].to_string()),
-                );
-            }
-        }
-    }
-    out
+    common::summary_rows(&run.stdout)
+        .into_iter()
+        .filter(|row| row.len() >= 4)
+        .map(|row| (row[0].clone(), (row[1].clone(), row[3].clone())))
+        .collect()
 }
 
 /// A library of `roots` repositories' worth of nodes in one git repository:

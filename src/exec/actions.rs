@@ -108,7 +108,10 @@ pub fn decide(
             .iter()
             .map(|&i| plan.nodes[i].cache_tag.clone())
             .collect();
-        let answers = registry.manifests(&references);
+        let answers = crate::interrupt::abortable(|| registry.manifests(&references));
+        for retry in crate::registry::take_retries() {
+            reporter.query_retried(&retry);
+        }
         let mut warned = false;
         for (&i, answer) in missing.iter().zip(answers) {
             match answer {
@@ -199,15 +202,7 @@ pub fn decide(
         }
         let id = images.get(&node.cache_tag);
         for image in node.images.iter().filter(|image| images.get(*image) != id) {
-            retags.push(DockerCommand {
-                env: Default::default(),
-                argv: vec![
-                    "docker".into(),
-                    "tag".into(),
-                    node.cache_tag.clone(),
-                    image.clone(),
-                ],
-            });
+            retags.push(DockerCommand::docker(&["tag", &node.cache_tag, image]));
         }
     }
     Ok(Decided {

@@ -1,6 +1,7 @@
 //! One node's work on a worker thread, on one member of the run: pull its key's image, build
 //! it, or import its layout; then push what `--cache-repo` and `--push` ask for. Sends one
-//! closing event, saying for a failure whether it was the infrastructure's.
+//! closing event, saying for a failure whether it was the infrastructure's, after a
+//! `Retried` event for each push or registry query of the node that was tried again.
 //!
 //! Invariants: the parents a build uses are exactly those its key hashed: BuildKit gets them
 //! as named contexts; a classic build, or any build on an engine without named contexts,
@@ -73,6 +74,8 @@ pub fn run(i: usize, action: &Action, m: usize, shared: &Shared<'_>, events: &Se
     let member = &shared.members[m];
     let start = Instant::now();
     let log = log_path(shared.run_dir, node);
+    // Registry queries retried on this thread from here on are this node's.
+    let _ = crate::registry::take_retries();
     let result = match (shared.remote, action) {
         (None, Action::Pull) => pull(node, shared, &log),
         (None, Action::Import) => import(node, shared, &log),
@@ -93,6 +96,7 @@ pub fn run(i: usize, action: &Action, m: usize, shared: &Shared<'_>, events: &Se
                 shared,
                 &log,
                 matches!(action, Action::Build | Action::Import),
+                events,
             ),
         },
         Err(reason) => {
@@ -108,6 +112,9 @@ pub fn run(i: usize, action: &Action, m: usize, shared: &Shared<'_>, events: &Se
             }
         }
     };
+    for retry in crate::registry::take_retries() {
+        let _ = events.send(Event::Retried { node: i, retry });
+    }
     let _ = events.send(event);
 }
 
@@ -118,26 +125,6 @@ const STEP_FAILED: &[&str] = &[
     "failed to solve: process",
     "failed to compute cache key",
     "dockerfile parse error",
-];
-
-/// Lines that say a connection or a registry failed.
-const TRANSIENT: &[&str] = &[
-    "connection refused",
-    "connection reset",
-    "broken pipe",
-    "i/o timeout",
-    "no such host",
-    "cannot connect to the docker daemon",
-    "error during connect",
-    "tls handshake timeout",
-    "server misbehaving",
-    "500 internal server error",
-    "502 bad gateway",
-    "503 service unavailable",
-    "504 gateway timeout",
-    "unexpected eof",
-    "closing transport",
-    "rpc error: code = unavailable",
 ];
 
 /// Whether a failure was the infrastructure's, and how: the member no longer answers, or
@@ -157,10 +144,7 @@ fn infra(reason: &str, log: &Path, member: &Member, cancel: &AtomicBool) -> Opti
     if let Err(why) = member.probe() {
         return Some(Infra::Gone(why));
     }
-    TRANSIENT
-        .iter()
-        .any(|marker| text.contains(marker))
-        .then_some(Infra::Transient)
+    crate::retry::transient(&text).then_some(Infra::Transient)
 }
 
 /// The `(name, image)` pairs a build must hold with their names re-pointed: every pinned
@@ -184,6 +168,31 @@ fn own_names(node: &Node) -> Vec<(String, String)> {
         .collect()
 }
 
+/// Streams the node's context into `command` (its log to `log`, step lines as events).
+fn stream(
+    i: usize,
+    node: &Node,
+    command: &DockerCommand,
+    shared: &Shared<'_>,
+    log: &Path,
+    events: &Sender<Event>,
+) -> Result<(), String> {
+    let context = worker::ContextSource {
+        cache: shared.cache,
+        commit: &node.git_commit,
+        directory: &node.directory,
+    };
+    worker::run_build(
+        i,
+        command,
+        context,
+        log,
+        events,
+        shared.cancel,
+        shared.options.timeout,
+    )
+}
+
 fn build(
     i: usize,
     node: &Node,
@@ -198,20 +207,7 @@ fn build(
     let _hold = member
         .names
         .hold(&parents, &own_names(node), Some(log), shared.cancel)?;
-    let context = worker::ContextSource {
-        cache: shared.cache,
-        commit: &node.git_commit,
-        directory: &node.directory,
-    };
-    worker::run_build(
-        i,
-        &node.command,
-        context,
-        log,
-        events,
-        shared.cancel,
-        shared.options.timeout,
-    )?;
+    stream(i, node, &node.command, shared, log, events)?;
     for name in &node.images {
         member.names.tagged(name, &node.cache_tag);
     }
@@ -220,7 +216,7 @@ fn build(
 
 fn pull(node: &Node, shared: &Shared<'_>, log: &Path) -> Result<(), String> {
     let _ = std::fs::write(log, "");
-    let pull = docker_command(&["pull", &node.cache_tag]);
+    let pull = DockerCommand::docker(&["pull", &node.cache_tag]);
     process::run(&pull, Some(log), shared.cancel, Some(TRANSFER_LIMIT))?;
     name(node, shared.local_names, shared, log)
 }
@@ -300,27 +296,14 @@ fn pooled(
         Action::Pull => {}
         Action::Import => {
             import(node, shared, log)?;
-            let local = docker_command(&["push", &node.cache_tag]);
+            let local = DockerCommand::docker(&["push", &node.cache_tag]);
             process::run(&local, Some(log), shared.cancel, Some(TRANSFER_LIMIT))?;
             remote.set_digest(i, remote::registry_digest(registry, &node.cache_tag)?);
         }
         _ if node.builder == Builder::Buildkit => {
             let metadata = log.with_extension("metadata.json");
             let command = remote::buildkit_command(node, member, remote, shared.options, &metadata);
-            let context = worker::ContextSource {
-                cache: shared.cache,
-                commit: &node.git_commit,
-                directory: &node.directory,
-            };
-            worker::run_build(
-                i,
-                &command,
-                context,
-                log,
-                events,
-                shared.cancel,
-                shared.options.timeout,
-            )?;
+            stream(i, node, &command, shared, log, events)?;
             let digest = match remote::metadata_digest(&metadata) {
                 Some(digest) => digest,
                 None => remote::registry_digest(registry, &node.cache_tag)?,
@@ -331,20 +314,7 @@ fn pooled(
             let pins = remote::classic_parents(node, member, remote, log, shared.cancel)?;
             let _hold = member.names.hold(&pins, &[], Some(log), shared.cancel)?;
             let command = remote::classic_command(node, member, shared.options);
-            let context = worker::ContextSource {
-                cache: shared.cache,
-                commit: &node.git_commit,
-                directory: &node.directory,
-            };
-            worker::run_build(
-                i,
-                &command,
-                context,
-                log,
-                events,
-                shared.cancel,
-                shared.options.timeout,
-            )?;
+            stream(i, node, &command, shared, log, events)?;
             let digest = remote::push_cache_tag(node, member, registry, log, shared.cancel)?;
             remote.set_digest(i, digest);
         }
@@ -365,13 +335,14 @@ fn push(
     shared: &Shared<'_>,
     log: &Path,
     made_here: bool,
+    events: &Sender<Event>,
 ) -> Option<Result<(), String>> {
     let settings = &shared.options.plan.build;
     let mut commands: Vec<DockerCommand> = Vec::new();
     if made_here && settings.registry_cache && shared.remote.is_none() {
-        commands.push(docker_command(&["push", &node.cache_tag]));
+        commands.push(DockerCommand::docker(&["push", &node.cache_tag]));
         if node.builder == Builder::Buildkit && !docker::exports_registry_cache(settings) {
-            commands.push(docker_command(&["push", &node.cache_ref]));
+            commands.push(DockerCommand::docker(&["push", &node.cache_ref]));
         }
     }
     let publish = shared
@@ -401,7 +372,7 @@ fn push(
                 log,
                 shared.cancel,
             ),
-            None => push_built(shared.config, node, publish, registry, log),
+            None => push_built(i, shared.config, node, publish, registry, log, events),
         };
         if let Err(reason) = pushed {
             failures.push(reason);
@@ -441,13 +412,16 @@ pub fn push_from_registry(
     remote::push_by_digest(&targets, &image, &digest, registry, log, cancel)
 }
 
-/// `--push` in a worker, right after the node's image exists; output goes to its log.
+/// `--push` in a worker, right after the node's image exists; output goes to its log, each
+/// retry to its log and as an event.
 fn push_built(
+    i: usize,
     config: &Config,
     node: &Node,
     publish: &crate::publish::PublishOptions,
     registry: &Registry,
     log: &Path,
+    events: &Sender<Event>,
 ) -> Result<(), String> {
     let Some(ns) = publish.targets.for_arch(&node.arch) else {
         return Ok(());
@@ -461,28 +435,24 @@ fn push_built(
     let items = crate::publish::push_items(config, &node, ns, publish.uniq, &images);
     let mut text: Vec<u8> = Vec::new();
     let mut err_text: Vec<u8> = Vec::new();
-    let failures =
+    let pushed =
         crate::publish::push_all(&items, &images, publish, registry, &mut text, &mut err_text)
             .map_err(|e| e.to_string())?;
     if let Ok(mut file) = std::fs::OpenOptions::new().append(true).open(log) {
         use std::io::Write;
         let _ = file.write_all(&text);
         let _ = file.write_all(&err_text);
+        for (item, retry) in &pushed.retries {
+            let _ = writeln!(file, "retry {}: {retry}", items[*item].target);
+        }
     }
-    if failures.is_empty() {
+    for (_, retry) in pushed.retries {
+        let _ = events.send(Event::Retried { node: i, retry });
+    }
+    if pushed.failures.is_empty() {
         Ok(())
     } else {
-        let text: Vec<String> = failures.iter().map(|f| f.describe(&items)).collect();
+        let text: Vec<String> = pushed.failures.iter().map(|f| f.describe(&items)).collect();
         Err(text.join("; "))
-    }
-}
-
-fn docker_command(args: &[&str]) -> DockerCommand {
-    DockerCommand {
-        env: Default::default(),
-        argv: std::iter::once("docker")
-            .chain(args.iter().copied())
-            .map(str::to_string)
-            .collect(),
     }
 }

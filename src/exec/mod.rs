@@ -3,8 +3,9 @@
 //! [`build`] reads as its steps: [`prepare`] (external parents in place, the final plan),
 //! [`actions`] (what each node needs: nothing, a pull of its key's image from the registry
 //! cache, a build), the cached nodes' names and pushes, then [`drain`]: every ready node of
-//! every architecture from one [`queue`] onto a pool of `--jobs` workers, each running a
-//! [`job`]; at the end, names keg moved are settled ([`names`]) and the summary printed.
+//! every architecture from one [`queue`] onto the members of the run ([`pool`]), `--jobs`
+//! at a time each, each node running a [`job`]; at the end, names keg moved are settled
+//! ([`names`]) and the summary printed.
 //!
 //! With `--builder`, nodes go to a [`pool`] of buildx builders instead of the local engine,
 //! and the registry is the shared store ([`remote`]).
@@ -18,6 +19,7 @@
 //! summary and exits 130.
 
 pub mod actions;
+pub mod drain;
 pub mod job;
 pub mod names;
 pub mod pool;
@@ -28,8 +30,7 @@ pub mod worker;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::mpsc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::docker::{DockerCommand, Engine};
 use crate::error::Error;
@@ -38,11 +39,10 @@ use crate::library::Repo;
 use crate::plan::{Plan, PlanOptions};
 use crate::process;
 use crate::registry::Registry;
-use crate::report::{self, Event, Outcome, Reporter, Row};
+use crate::report::{self, Outcome, Reporter, Row};
 use crate::session::Session;
 use actions::{Action, Decided};
 use prepare::Prepared;
-use queue::DependencyQueue;
 
 /// When external parents are pulled.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -77,6 +77,10 @@ pub struct BuildOptions {
     pub shard: Option<(usize, usize)>,
     /// `--report`: what ran when, for the HTML page (four calls below, marked `recorder`).
     pub recorder: Option<std::sync::Arc<crate::record::RunRecorder>>,
+    /// `--progress`: bars, lines or JSON events.
+    pub progress: report::Mode,
+    /// `--heartbeat`: without a TTY, a line after this long without output.
+    pub heartbeat: Option<Duration>,
 }
 
 /// `--jobs` when not given: twice the number of CPUs, at least 4. A build mostly waits on
@@ -99,7 +103,9 @@ impl BuildOptions {
         repos: &[Repo],
         images: &HashMap<String, String>,
     ) -> Result<Plan, Error> {
-        let plan = crate::plan::make(session, repos, &self.plan, Some(images))?;
+        // Fetching and reading sources changes nothing keg must undo: Ctrl-C ends it at once.
+        let plan =
+            interrupt::abortable(|| crate::plan::make(session, repos, &self.plan, Some(images)))?;
         Ok(match self.shard {
             Some((part, parts)) => plan.shard(part, parts),
             None => plan,
@@ -115,31 +121,21 @@ pub fn build(session: &Session, repos: &[Repo], options: &BuildOptions) -> Resul
     let mut options = options.clone();
     options.plan.engine_platform = Some(engine.platform.clone());
     options.plan.build.features = Engine::features(Some(&engine));
-    let early = Reporter::new(Vec::new(), 0);
+    let early = Reporter::early(options.progress);
     let members = members(&options)?;
     let pool = members.is_some();
     let registry = (options.plan.build.registry_cache || options.publish.is_some() || pool)
-        .then(Registry::new);
+        .then(|| Registry::new().with_retries(options.retries));
 
-    let (prepared, decided, externals) = match (&members, &registry) {
-        (Some(_), Some(registry)) => {
-            // The pool: the registry is the store, the local engine is not asked.
-            options.plan.engine_platform = None;
-            let (prepared, externals) = remote::plan(session, repos, &options, registry)?;
-            let decided = actions::decide(&prepared, Some(registry), &options, true, &early)?;
-            (prepared, decided, externals)
-        }
-        _ => {
-            let mut prepared = prepare::plan(session, repos, &options, &engine)?;
-            if options.no_parents {
-                // A missing ancestor is refused before anything changes in the engine.
-                actions::decide(&prepared, registry.as_ref(), &options, false, &early)?;
-            }
-            prepared.place_parents(session, repos, &options, &engine, &early)?;
-            let decided = actions::decide(&prepared, registry.as_ref(), &options, false, &early)?;
-            (prepared, decided, HashMap::new())
-        }
-    };
+    let (prepared, decided, externals) = plan_and_decide(
+        session,
+        repos,
+        &mut options,
+        &engine,
+        members.is_some(),
+        registry.as_ref(),
+        &early,
+    )?;
     if options.dry_run {
         return dry_run(
             session,
@@ -174,17 +170,27 @@ pub fn build(session: &Session, repos: &[Repo], options: &BuildOptions) -> Resul
         path: run_dir.clone(),
         source,
     })?;
-    let mut push_errors = match &remote {
-        Some(remote) => push_cached_remote(
+    let (mut push_errors, cached_retries) = match &remote {
+        Some(remote) => (
+            push_cached_remote(
+                session,
+                plan,
+                &decided,
+                &options,
+                registry.as_ref(),
+                remote,
+                &run_dir,
+            ),
+            vec![Vec::new(); plan.nodes.len()],
+        ),
+        None => push_cached(
             session,
-            plan,
+            &prepared,
             &decided,
             &options,
             registry.as_ref(),
-            remote,
-            &run_dir,
-        ),
-        None => push_cached(session, &prepared, &decided, &options, registry.as_ref())?,
+            &early,
+        )?,
     };
 
     let members =
@@ -212,36 +218,69 @@ pub fn build(session: &Session, repos: &[Repo], options: &BuildOptions) -> Resul
     if let Some(recorder) = &options.recorder {
         recorder.phase(plan);
     }
-    let to_run = decided.actions.iter().filter(|a| a.runs()).count();
-    let mut reporter = Reporter::new(plan.nodes.iter().map(|n| n.id.clone()).collect(), to_run);
-    let drained = drain(&decided.actions, &shared, &mut reporter, &mut push_errors)?;
+    let mut reporter = reporter(plan, &decided.actions, &run_dir, &members, &options);
+    let drained = drain::drain(
+        &decided.actions,
+        &shared,
+        &mut reporter,
+        &mut push_errors,
+        cached_retries,
+    )?;
 
-    // Names keg moved go to their owners' images, or back to what they were.
-    let owners: HashMap<String, String> = plan
+    settle_names(
+        plan,
+        &drained.outcomes,
+        &members,
+        remote.as_ref().map(|_| &local_names),
+        &mut reporter,
+    );
+    let rows = rows(
+        plan,
+        drained,
+        push_errors,
+        remote.is_some().then_some(&members[..]),
+    );
+    if let Some(recorder) = &options.recorder {
+        recorder.outcomes(&rows);
+    }
+    reporter.summary(&rows);
+    interrupt::check()?;
+    verdict(&rows)
+}
+
+/// The reporter of the run's nodes (what each is, where its log goes, whether it runs).
+fn reporter(
+    plan: &Plan,
+    actions: &[Action],
+    run_dir: &std::path::Path,
+    members: &[pool::Member],
+    options: &BuildOptions,
+) -> Reporter {
+    let nodes = plan
         .nodes
         .iter()
-        .zip(&drained.outcomes)
-        .filter(|(_, outcome)| outcome.has_image())
-        .flat_map(|(node, _)| {
-            node.images
-                .iter()
-                .map(|name| (name.clone(), node.cache_tag.clone()))
+        .zip(actions)
+        .map(|(node, action)| report::NodeInfo {
+            id: node.id.clone(),
+            key: node.key.clone(),
+            builder: node.builder.as_str().to_string(),
+            log: Some(job::log_path(run_dir, node).display().to_string()),
+            runs: action.runs(),
+            ancestor: !node.selected,
         })
         .collect();
-    for names in members
-        .iter()
-        .map(|m| &m.names)
-        .chain(remote.as_ref().map(|_| &local_names))
-    {
-        for command in names.settle(&owners) {
-            if let Err(reason) = process::run(&command, None, cancel, Some(job::TAG_LIMIT)) {
-                reporter.line(&format!("warning: {reason}"));
-            }
-        }
-    }
+    Reporter::new(nodes, options.progress, options.heartbeat)
+        .with_members(members.iter().map(|m| m.name().to_string()).collect())
+}
 
-    let rows: Vec<Row> = plan
-        .nodes
+/// The summary's rows; `pool`: the members, named in each row.
+fn rows(
+    plan: &Plan,
+    drained: drain::Drained,
+    push_errors: Vec<Option<String>>,
+    pool: Option<&[pool::Member]>,
+) -> Vec<Row> {
+    plan.nodes
         .iter()
         .enumerate()
         .zip(drained.outcomes)
@@ -250,17 +289,83 @@ pub fn build(session: &Session, repos: &[Repo], options: &BuildOptions) -> Resul
             outcome,
             ancestor: !node.selected,
             push_error,
-            builder: drained.ran_on[i]
-                .filter(|_| remote.is_some())
-                .map(|m| members[m].name().to_string()),
+            builder: pool
+                .zip(drained.ran_on[i])
+                .map(|(members, m)| members[m].name().to_string()),
             retries: drained.retries[i].clone(),
         })
-        .collect();
-    if let Some(recorder) = &options.recorder {
-        recorder.outcomes(&rows);
+        .collect()
+}
+
+/// Plans the run and decides what each node needs: with a pool, from the registry alone;
+/// else from the engine, with the external parents put in place first (a missing ancestor
+/// under `--no-parents` is refused before anything changes in the engine). Also returns
+/// the external parents' registry digests (a pool's).
+fn plan_and_decide(
+    session: &Session,
+    repos: &[Repo],
+    options: &mut BuildOptions,
+    engine: &Engine,
+    pool: bool,
+    registry: Option<&Registry>,
+    early: &Reporter,
+) -> Result<(Prepared, Decided, HashMap<String, String>), Error> {
+    if let (true, Some(registry)) = (pool, registry) {
+        // The pool: the registry is the store, the local engine is not asked.
+        options.plan.engine_platform = None;
+        let (prepared, externals) = remote::plan(session, repos, options, registry)?;
+        for retry in crate::registry::take_retries() {
+            early.query_retried(&retry);
+        }
+        let decided = actions::decide(&prepared, Some(registry), options, true, early)?;
+        return Ok((prepared, decided, externals));
     }
-    reporter.summary(&rows);
-    interrupt::check()?;
+    let mut prepared = prepare::plan(session, repos, options, engine)?;
+    if options.no_parents {
+        actions::decide(&prepared, registry, options, false, early)?;
+    }
+    prepared.place_parents(session, repos, options, engine, early)?;
+    let decided = actions::decide(&prepared, registry, options, false, early)?;
+    Ok((prepared, decided, HashMap::new()))
+}
+
+/// Points every name keg moved at its final image: on the local engine, the selected node's
+/// that owns it; on a pool's engines, what it was before the run.
+fn settle_names(
+    plan: &Plan,
+    outcomes: &[Outcome],
+    members: &[pool::Member],
+    local: Option<&names::Names>,
+    reporter: &mut Reporter,
+) {
+    let owners: HashMap<String, String> = plan
+        .nodes
+        .iter()
+        .zip(outcomes)
+        .filter(|(_, outcome)| outcome.has_image())
+        .flat_map(|(node, _)| {
+            node.images
+                .iter()
+                .map(|name| (name.clone(), node.cache_tag.clone()))
+        })
+        .collect();
+    let none = HashMap::new();
+    let all = members
+        .iter()
+        .map(|m| (&m.names, if m.local { &owners } else { &none }))
+        .chain(local.map(|names| (names, &owners)));
+    let cancel = interrupt::install();
+    for (names, owners) in all {
+        for command in names.settle(owners) {
+            if let Err(reason) = process::run(&command, None, cancel, Some(job::TAG_LIMIT)) {
+                reporter.line(&format!("warning: {reason}"));
+            }
+        }
+    }
+}
+
+/// Ok when every node has its image and every push succeeded; else the counts (exit 1).
+fn verdict(rows: &[Row]) -> Result<(), Error> {
     let count = |f: fn(&Row) -> bool| rows.iter().filter(|r| f(r)).count();
     let failed = count(|r| matches!(r.outcome, Outcome::Failed { .. }));
     let skipped = count(|r| matches!(r.outcome, Outcome::Skipped(_)));
@@ -287,12 +392,13 @@ fn members(options: &BuildOptions) -> Result<Option<Vec<pool::Member>>, Error> {
     for name in &options.builders {
         builders.push(crate::builders::Builder::inspect(name).map_err(Error::Flags)?);
     }
-    let current = std::process::Command::new("docker")
-        .args(["context", "show"])
-        .output()
-        .ok()
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
-        .unwrap_or_default();
+    let current = process::output(
+        &DockerCommand::docker(&["context", "show"]),
+        interrupt::install(),
+        Some(process::QUERY_LIMIT),
+    )
+    .map(|o| o.stdout.trim().to_string())
+    .unwrap_or_default();
     let local = |b: &crate::builders::Builder| {
         b.is_engine() && (b.endpoint == "default" || b.endpoint == current)
     };
@@ -309,352 +415,6 @@ fn members(options: &BuildOptions) -> Result<Option<Vec<pool::Member>>, Error> {
     Ok(Some(
         builders.into_iter().map(pool::Member::pooled).collect(),
     ))
-}
-
-/// The queue's edges, `(dependent, dependency)`: the plan's, and a twin after the node that
-/// makes its key's image.
-fn queue_edges(plan: &Plan, actions: &[Action]) -> Vec<(usize, usize)> {
-    let mut edges: Vec<(usize, usize)> = plan.edges().into_iter().map(|(p, c)| (c, p)).collect();
-    for (i, action) in actions.iter().enumerate() {
-        if let Action::Twin(first) = action {
-            edges.push((i, *first));
-        }
-    }
-    edges
-}
-
-/// What the drain loop found out about every node.
-struct Drained {
-    outcomes: Vec<Outcome>,
-    /// The member each node last ran on.
-    ran_on: Vec<Option<usize>>,
-    /// Each node's failed attempts before its last, for people.
-    retries: Vec<Vec<String>>,
-}
-
-/// A ready node waiting for a member (or for its backoff to pass).
-struct Waiting {
-    node: usize,
-    attempt: u32,
-    not_before: Instant,
-}
-
-/// The wait before attempt `attempt` (1, 2, ...): 1 s, 2 s, 4 s, ... at most 30 s.
-fn backoff(attempt: u32) -> Duration {
-    Duration::from_secs(1u64 << attempt.saturating_sub(1).min(5)).min(Duration::from_secs(30))
-}
-
-/// Runs every node that needs it: ready nodes first by critical path, each on a member that
-/// builds its platform (natively first), at most `--jobs` at a time per member; retries
-/// infrastructure failures. Returns each node's outcome.
-fn drain(
-    actions: &[Action],
-    shared: &job::Shared<'_>,
-    reporter: &mut Reporter,
-    push_errors: &mut [Option<String>],
-) -> Result<Drained, Error> {
-    let plan = shared.plan;
-    let members = shared.members;
-    let n = plan.nodes.len();
-    let mut queue =
-        DependencyQueue::new(&vec![1; n], &queue_edges(plan, actions)).map_err(|e| {
-            Error::Cycle {
-                cycle: e.to_string(),
-            }
-        })?;
-    let mut outcomes: Vec<Option<Outcome>> = vec![None; n];
-    let mut ran_on: Vec<Option<usize>> = vec![None; n];
-    let mut retries: Vec<Vec<String>> = vec![Vec::new(); n];
-    for (i, action) in actions.iter().enumerate() {
-        let (outcome, result) = match action {
-            Action::Cached => (Outcome::Cached, queue::Outcome::Success),
-            Action::Unneeded => (Outcome::Unneeded, queue::Outcome::Success),
-            Action::Fail(reason) => (Outcome::failed(reason.clone()), queue::Outcome::Failed),
-            _ => continue,
-        };
-        match &outcome {
-            Outcome::Cached if plan.nodes[i].selected => {
-                reporter.line(&format!("cached  {}", plan.nodes[i].id))
-            }
-            Outcome::Failed { reason, .. } => {
-                reporter.line(&format!("FAILED  {}: {reason}", plan.nodes[i].id))
-            }
-            _ => {}
-        }
-        outcomes[i] = Some(outcome);
-        finish(&mut queue, plan, &mut outcomes, reporter, i, result);
-    }
-
-    let jobs = shared.options.jobs.max(1);
-    let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(jobs * members.len())
-        .thread_name(|i| format!("keg-build-{i}"))
-        .build()
-        .map_err(|e| Error::Engine(format!("cannot start the worker pool: {e}")))?;
-    let (tx, rx) = mpsc::channel::<Event>();
-    let mut seats: Vec<pool::Seat> = vec![pool::Seat::default(); members.len()];
-    let mut waiting: Vec<Waiting> = Vec::new();
-    let mut attempts: Vec<u32> = vec![0; n];
-    let mut running = 0usize;
-    pool.in_place_scope(|scope| {
-        loop {
-            if interrupt::interrupted() && !queue.is_stopped() {
-                queue.stop();
-                waiting.clear();
-                reporter.line("interrupted: stopping the running builds");
-            }
-            while let Some(i) = queue.pop() {
-                waiting.push(Waiting {
-                    node: i,
-                    attempt: 0,
-                    not_before: Instant::now(),
-                });
-            }
-            // Longest critical path first; retries keep their place by the same rule.
-            waiting.sort_by_key(|w| {
-                (
-                    std::cmp::Reverse(queue.critical_path(w.node).unwrap_or(0)),
-                    w.node,
-                )
-            });
-            let now = Instant::now();
-            let mut still = Vec::new();
-            for w in std::mem::take(&mut waiting) {
-                let node = &plan.nodes[w.node];
-                if w.not_before > now || queue.is_stopped() {
-                    still.push(w);
-                    continue;
-                }
-                match pool::choose(members, &seats, jobs, &node.platform, node.builder) {
-                    Ok(Some(m)) => {
-                        seats[m].running += 1;
-                        running += 1;
-                        ran_on[w.node] = Some(m);
-                        attempts[w.node] = w.attempt;
-                        let on = if shared.remote.is_some() {
-                            format!(", on {}", members[m].name())
-                        } else {
-                            String::new()
-                        };
-                        reporter.event(&Event::Started {
-                            node: w.node,
-                            action: actions[w.node].verb(),
-                        });
-                        if !on.is_empty() {
-                            reporter.line(&format!("        {}{on}", node.id));
-                        }
-                        if let Some(recorder) = &shared.options.recorder {
-                            recorder.started(w.node, &job::log_path(shared.run_dir, node));
-                        }
-                        let (tx, action, i) = (tx.clone(), &actions[w.node], w.node);
-                        scope.spawn(move |_| job::run(i, action, m, shared, &tx));
-                    }
-                    Ok(None) => {
-                        if revive(members, &mut seats, &node.platform, node.builder, reporter)
-                            || running > 0
-                        {
-                            still.push(w);
-                        } else {
-                            let gone: Vec<String> = seats
-                                .iter()
-                                .zip(members)
-                                .filter_map(|(s, m)| {
-                                    s.left
-                                        .as_ref()
-                                        .map(|why| format!("{} left the pool ({why})", m.name()))
-                                })
-                                .collect();
-                            let reason = format!(
-                                "no builder left that builds {}: {}",
-                                node.platform,
-                                gone.join("; ")
-                            );
-                            reporter.line(&format!("FAILED  {}: {reason}", node.id));
-                            outcomes[w.node] = Some(Outcome::failed(reason));
-                            finish(
-                                &mut queue,
-                                plan,
-                                &mut outcomes,
-                                reporter,
-                                w.node,
-                                queue::Outcome::Failed,
-                            );
-                        }
-                    }
-                    Err(reason) => {
-                        reporter.line(&format!("FAILED  {}: {reason}", node.id));
-                        outcomes[w.node] = Some(Outcome::failed(reason));
-                        finish(
-                            &mut queue,
-                            plan,
-                            &mut outcomes,
-                            reporter,
-                            w.node,
-                            queue::Outcome::Failed,
-                        );
-                    }
-                }
-            }
-            waiting = still;
-            // Nothing running and nothing waiting: the queue is done, stopped, or every
-            // remaining node was skipped.
-            if running == 0 && (waiting.is_empty() || queue.is_stopped()) {
-                break;
-            }
-            let Ok(event) = rx.recv_timeout(Duration::from_millis(100)) else {
-                continue;
-            };
-            if let Event::Started { .. } | Event::Step { .. } = event {
-                reporter.event(&event);
-                continue;
-            }
-            let (node, member) = match &event {
-                Event::Done { node, member, .. } | Event::Failed { node, member, .. } => {
-                    (*node, *member)
-                }
-                _ => continue,
-            };
-            running -= 1;
-            seats[member].running -= 1;
-            if let Some(recorder) = &shared.options.recorder {
-                recorder.finished(node);
-            }
-            // An infrastructure failure: the member may leave; the node is tried again.
-            if let Event::Failed {
-                reason,
-                infra: Some(infra),
-                ..
-            } = &event
-                && !interrupt::interrupted()
-                && attempts[node] < shared.options.retries
-            {
-                let attempt = attempts[node] + 1;
-                let on = members[member].name();
-                if let report::Infra::Gone(why) = infra
-                    && seats[member].alive
-                {
-                    seats[member].alive = false;
-                    seats[member].left = Some(why.clone());
-                    seats[member].last_probe = Some(Instant::now());
-                    reporter.line(&format!("builder {on} left the pool: {why}"));
-                }
-                let wait = backoff(attempt);
-                let text = format!(
-                    "attempt {attempt} on {on} failed ({reason}); retried after {}",
-                    process::human(wait)
-                );
-                reporter.line(&format!("retry   {}: {text}", plan.nodes[node].id));
-                retries[node].push(text);
-                waiting.push(Waiting {
-                    node,
-                    attempt,
-                    not_before: Instant::now() + wait,
-                });
-                continue;
-            }
-            reporter.event(&event);
-            let (outcome, result) = match event {
-                Event::Done {
-                    elapsed,
-                    pulled,
-                    pushed,
-                    ..
-                } => {
-                    if let Some(Err(reason)) = pushed {
-                        push_errors[node] = Some(reason);
-                    }
-                    // Which node this cache key was built for, and when: `keg gc --keep`.
-                    let done = &plan.nodes[node];
-                    crate::gc::record_built(&shared.config.cache, &done.cache_tag, &done.cache_ref);
-                    let outcome = match actions[node] {
-                        Action::Twin(_) => Outcome::Cached,
-                        _ if pulled => Outcome::Pulled(elapsed),
-                        _ => Outcome::Built(elapsed),
-                    };
-                    (outcome, queue::Outcome::Success)
-                }
-                Event::Failed {
-                    reason, elapsed, ..
-                } => {
-                    let reason = if interrupt::interrupted() {
-                        "interrupted".to_string()
-                    } else {
-                        reason
-                    };
-                    let outcome = Outcome::Failed {
-                        reason,
-                        elapsed: Some(elapsed),
-                    };
-                    (outcome, queue::Outcome::Failed)
-                }
-                _ => continue,
-            };
-            outcomes[node] = Some(outcome);
-            finish(&mut queue, plan, &mut outcomes, reporter, node, result);
-            if result == queue::Outcome::Failed && shared.options.fail_fast && !queue.is_stopped() {
-                queue.stop();
-                waiting.clear();
-                reporter.line("--fail-fast: no new builds are started");
-            }
-            let c = queue.counts();
-            reporter.counts(&format!(
-                "{} running, {} failed, {} skipped",
-                running, c.failed, c.skipped
-            ));
-        }
-    });
-    Ok(Drained {
-        outcomes: outcomes
-            .into_iter()
-            .map(|o| o.unwrap_or(Outcome::NotStarted))
-            .collect(),
-        ran_on,
-        retries,
-    })
-}
-
-/// When no live member can take a node of `platform`: probes the members that left and
-/// build it (each at most every [`pool::PROBE_EVERY`], [`pool::PROBES`] times). True while
-/// one is live, comes back, or may still come back.
-fn revive(
-    members: &[pool::Member],
-    seats: &mut [pool::Seat],
-    platform: &str,
-    kind: crate::manifest::Builder,
-    reporter: &Reporter,
-) -> bool {
-    let fits: Vec<usize> = (0..members.len())
-        .filter(|&i| members[i].fits(platform, kind).0)
-        .collect();
-    if fits.iter().any(|&i| seats[i].alive) {
-        return true;
-    }
-    let mut hope = false;
-    for &i in &fits {
-        if seats[i].probes >= pool::PROBES {
-            continue;
-        }
-        hope = true;
-        let due = seats[i]
-            .last_probe
-            .is_none_or(|at| at.elapsed() >= pool::PROBE_EVERY);
-        if !due {
-            continue;
-        }
-        seats[i].last_probe = Some(Instant::now());
-        seats[i].probes += 1;
-        if members[i].probe().is_ok() {
-            seats[i].alive = true;
-            seats[i].left = None;
-            seats[i].probes = 0;
-            reporter.line(&format!(
-                "builder {} is back in the pool",
-                members[i].name()
-            ));
-            return true;
-        }
-    }
-    hope
 }
 
 /// `--push` in a pool for selected nodes whose keys the registry already had: every target
@@ -692,41 +452,24 @@ fn push_cached_remote(
     errors
 }
 
-/// Marks a node finished in the queue and records what it skipped.
-fn finish(
-    queue: &mut DependencyQueue,
-    plan: &Plan,
-    outcomes: &mut [Option<Outcome>],
-    reporter: &Reporter,
-    node: usize,
-    outcome: queue::Outcome,
-) {
-    let Ok(skipped) = queue.finish(node, outcome) else {
-        return;
-    };
-    for s in skipped {
-        let reason = format!(
-            "depends on {}, which failed",
-            plan.nodes[s.failed_ancestor].id
-        );
-        reporter.line(&format!("skipped {}: {reason}", plan.nodes[s.node].id));
-        outcomes[s.node] = Some(Outcome::Skipped(reason));
-    }
-}
+/// Each node's push error and push retries.
+type CachedPushes = (Vec<Option<String>>, Vec<Vec<crate::retry::Retry>>);
 
 /// `--push` for selected nodes that are already cached: their tags, pushed where the
-/// registry does not have them yet. Returns each node's push error.
+/// registry does not have them yet. Returns each node's push error and retries.
 fn push_cached(
     session: &Session,
     prepared: &Prepared,
     decided: &Decided,
     options: &BuildOptions,
     registry: Option<&Registry>,
-) -> Result<Vec<Option<String>>, Error> {
+    reporter: &Reporter,
+) -> Result<CachedPushes, Error> {
     let plan = &prepared.plan;
     let mut errors: Vec<Option<String>> = vec![None; plan.nodes.len()];
+    let mut retries: Vec<Vec<crate::retry::Retry>> = vec![Vec::new(); plan.nodes.len()];
     let (Some(publish), Some(registry)) = (&options.publish, registry) else {
-        return Ok(errors);
+        return Ok((errors, retries));
     };
     let mut items = Vec::new();
     let mut owner = Vec::new();
@@ -744,12 +487,11 @@ fn push_cached(
         }
     }
     if items.is_empty() {
-        return Ok(errors);
+        return Ok((errors, retries));
     }
-    let stdout = std::io::stdout();
-    let mut out = stdout.lock();
+    let mut out = reporter.human();
     let mut err = std::io::stderr();
-    let failures = crate::publish::push_all(
+    let pushed = crate::publish::push_all(
         &items,
         &prepared.images,
         publish,
@@ -757,7 +499,7 @@ fn push_cached(
         &mut out,
         &mut err,
     )?;
-    for failure in failures {
+    for failure in pushed.failures {
         let text = failure.describe(&items);
         let slot = &mut errors[owner[failure.item]];
         match slot {
@@ -765,7 +507,10 @@ fn push_cached(
             None => *slot = Some(text),
         }
     }
-    Ok(errors)
+    for (item, retry) in pushed.retries {
+        retries[owner[item]].push(retry);
+    }
+    Ok((errors, retries))
 }
 
 /// `--dry-run`: what each node would need, and the exact commands; nothing changes.
@@ -830,14 +575,13 @@ fn dry_run(
                 ));
             }
         }
-        let stdout = std::io::stdout();
         let mut err = std::io::stderr();
         crate::publish::push_all(
             &items,
             &prepared.images,
             publish,
             registry,
-            &mut stdout.lock(),
+            &mut reporter.human(),
             &mut err,
         )?;
         for (i, node) in plan.nodes.iter().enumerate() {
@@ -861,11 +605,7 @@ fn dry_run(
 }
 
 fn pull_display(reference: &str) -> String {
-    DockerCommand {
-        env: Default::default(),
-        argv: vec!["docker".into(), "pull".into(), reference.into()],
-    }
-    .display()
+    DockerCommand::docker(&["pull", reference]).display()
 }
 
 fn now() -> i64 {

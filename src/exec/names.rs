@@ -9,7 +9,8 @@
 //! what it was before the run (or nothing).
 //!
 //! Invariants: a name is held by any number of builds that want the same image, never by
-//! two that want different images (the second waits); a build takes all its names at once or
+//! two that want different images (the second waits), and nobody starts on a name while it
+//! is being re-tagged; a build takes all its names at once or
 //! none (no deadlock: nobody waits while holding); re-tags happen only for names whose
 //! current image differs from the wanted one, as far as keg knows (the engine's listing at
 //! the start, then every tag keg made).
@@ -38,6 +39,8 @@ struct State {
     current: HashMap<String, Points>,
     /// What each name keg moved pointed at before the run (None: it did not exist).
     original: HashMap<String, Option<String>>,
+    /// Names being re-tagged right now: nobody may use them until the tag is done.
+    tagging: std::collections::HashSet<String>,
 }
 
 /// The names of one engine, shared by the workers of one run.
@@ -114,9 +117,10 @@ impl Names {
         let wanted: Vec<&(String, String)> = retag.iter().chain(reserve).collect();
         let mut state = self.lock();
         loop {
-            let free = wanted
-                .iter()
-                .all(|(name, image)| state.held.get(name).is_none_or(|(held, _)| held == image));
+            let free = wanted.iter().all(|(name, image)| {
+                !state.tagging.contains(name)
+                    && state.held.get(name).is_none_or(|(held, _)| held == image)
+            });
             if free {
                 break;
             }
@@ -144,6 +148,7 @@ impl Names {
                 state
                     .current
                     .insert(name.clone(), Points::Ref(image.clone()));
+                state.tagging.insert(name.clone());
                 tags.push((name.clone(), image.clone()));
             }
         }
@@ -152,14 +157,29 @@ impl Names {
             held: wanted.iter().map(|(name, _)| name.clone()).collect(),
         };
         drop(state);
-        for (name, image) in tags {
-            let tag = self.docker(&["tag", &image, &name]);
+        // Others that want these names (even for the same image) wait until they point
+        // where they must.
+        let mut failed = None;
+        for (name, image) in &tags {
+            if failed.is_some() {
+                break;
+            }
+            let tag = self.docker(&["tag", image, name]);
             if let Err(reason) = process::run(&tag, log, cancel, Some(TAG_LIMIT)) {
-                self.lock().current.insert(name, Points::Unknown);
-                return Err(reason);
+                self.lock().current.insert(name.clone(), Points::Unknown);
+                failed = Some(reason);
             }
         }
-        Ok(hold)
+        let mut state = self.lock();
+        for (name, _) in &tags {
+            state.tagging.remove(name);
+        }
+        drop(state);
+        self.freed.notify_all();
+        match failed {
+            Some(reason) => Err(reason),
+            None => Ok(hold),
+        }
     }
 
     /// Records that a build tagged `name` with `image` itself (its `-t` flags).
@@ -194,16 +214,7 @@ pub const TAG_LIMIT: Duration = Duration::from_secs(60);
 impl Names {
     /// `docker [--context C] ARGS...` on this engine.
     fn docker(&self, args: &[&str]) -> DockerCommand {
-        let mut argv = if self.docker.is_empty() {
-            vec!["docker".to_string()]
-        } else {
-            self.docker.clone()
-        };
-        argv.extend(args.iter().map(|a| a.to_string()));
-        DockerCommand {
-            env: Default::default(),
-            argv,
-        }
+        DockerCommand::on(&self.docker, args)
     }
 }
 

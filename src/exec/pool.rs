@@ -98,15 +98,10 @@ impl Member {
 
     /// `docker [--context C] ARGS...` on its engine.
     pub fn docker(&self, args: &[&str]) -> DockerCommand {
-        let mut argv = if self.local {
-            vec!["docker".to_string()]
+        if self.local {
+            DockerCommand::docker(args)
         } else {
-            self.builder.docker()
-        };
-        argv.extend(args.iter().map(|a| a.to_string()));
-        DockerCommand {
-            env: Default::default(),
-            argv,
+            DockerCommand::on(&self.builder.docker(), args)
         }
     }
 

@@ -48,25 +48,19 @@ impl Step {
     fn commands(&self) -> Vec<DockerCommand> {
         let mut out = Vec::new();
         if self.pull {
-            out.push(docker(&[
+            out.push(DockerCommand::docker(&[
                 "pull",
                 "--platform",
                 &self.platform,
                 &self.reference,
             ]));
         }
-        out.push(docker(&["tag", &self.reference, &self.alias]));
+        out.push(DockerCommand::docker(&[
+            "tag",
+            &self.reference,
+            &self.alias,
+        ]));
         out
-    }
-}
-
-fn docker(args: &[&str]) -> DockerCommand {
-    DockerCommand {
-        env: Default::default(),
-        argv: std::iter::once("docker")
-            .chain(args.iter().copied())
-            .map(str::to_string)
-            .collect(),
     }
 }
 

@@ -252,13 +252,7 @@ pub fn load(
     let image = remote
         .pinned(node)
         .ok_or_else(|| format!("no digest for {}", plan.nodes[node].id))?;
-    let docker = |args: &[&str]| docker::DockerCommand {
-        env: Default::default(),
-        argv: std::iter::once("docker")
-            .chain(args.iter().copied())
-            .map(str::to_string)
-            .collect(),
-    };
+    let docker = docker::DockerCommand::docker;
     process::run(
         &docker(&["pull", &image]),
         Some(log),
@@ -292,20 +286,8 @@ pub fn push_by_digest(
         {
             continue;
         }
-        let command = docker::DockerCommand {
-            env: Default::default(),
-            argv: [
-                "docker",
-                "buildx",
-                "imagetools",
-                "create",
-                "-t",
-                target,
-                image,
-            ]
-            .map(str::to_string)
-            .to_vec(),
-        };
+        let command =
+            docker::DockerCommand::docker(&["buildx", "imagetools", "create", "-t", target, image]);
         if let Err(reason) = process::run(&command, Some(log), cancel, Some(TRANSFER_LIMIT)) {
             failures.push(format!("{target}: {reason}"));
         }

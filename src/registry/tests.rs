@@ -1,7 +1,7 @@
 //! Table tests for references, challenges, manifests and docker's config; the HTTP flows
 //! (tokens, basic auth, not found, digests) against an in-process fake registry on loopback.
 
-use std::io::{BufRead, BufReader, Read};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::sync::Arc;
 
@@ -924,6 +924,70 @@ fn not_found_errors_and_digest_checks() {
     let e = registry.manifest(&format!("{addr}/a:1")).unwrap_err();
     assert!(matches!(e, RegistryError::Transport { .. }), "{e:?}");
     assert!(e.to_string().contains(&format!("{addr}/a:1")), "{e}");
+}
+
+#[test]
+fn transient_faults_are_retried_and_noted() {
+    let good = docker_manifest(D1);
+    let body = good.clone();
+    let answered = Arc::new(AtomicUsize::new(0));
+    let count = answered.clone();
+    let fake = Fake::start(move |_, request| match request.target.as_str() {
+        "/v2/a/manifests/flaky" if count.fetch_add(1, Ordering::SeqCst) < 2 => respond(
+            503,
+            &[],
+            r#"{"errors":[{"code":"UNAVAILABLE","message":"try later"}]}"#,
+        ),
+        "/v2/a/manifests/broken" => respond(500, &[], ""),
+        "/v2/a/manifests/denied" => respond(403, &[], ""),
+        _ => manifest_response(&body),
+    });
+    let at = |object: &str| format!("{}/a:{object}", fake.addr);
+    let registry = fake.registry(None).with_retries(2);
+    let _ = take_retries();
+    let found = registry.manifest(&at("flaky")).unwrap().unwrap();
+    assert_eq!(found.digest, sha256_digest(good.as_bytes()));
+    let notes: Vec<String> = take_retries().iter().map(|r| r.to_string()).collect();
+    assert_eq!(notes.len(), 2, "{notes:?}");
+    assert!(
+        notes[0].starts_with(&format!(
+            "attempt 1 of the registry query for {} failed (",
+            at("flaky")
+        )) && notes[0].contains("HTTP 503")
+            && notes[0].ends_with("retried after 1s")
+            && notes[1].ends_with("retried after 2s"),
+        "{notes:?}"
+    );
+    // Retries exhausted: the last error; a 4xx is never retried.
+    let e = registry.manifest(&at("broken")).unwrap_err();
+    assert!(matches!(e, RegistryError::Status { status: 500, .. }));
+    assert_eq!(take_retries().len(), 2);
+    registry.manifest(&at("denied")).unwrap_err();
+    assert_eq!(take_retries().len(), 0);
+    // A refused connection is retried and, after the retries, unreachable.
+    let closed = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = closed.local_addr().unwrap();
+    drop(closed);
+    let e = fake
+        .registry(None)
+        .with_retries(1)
+        .manifest(&format!("{addr}/a:1"))
+        .unwrap_err();
+    assert!(e.transient() && e.unreachable(), "{e:?}");
+    assert_eq!(take_retries().len(), 1);
+    // Through `manifests`, the retries of every reference reach the caller's thread.
+    count_reset(&answered);
+    let answers = registry.manifests(&[at("flaky"), at("other")]);
+    assert!(
+        answers
+            .iter()
+            .all(|a| a.as_ref().is_ok_and(Option::is_some))
+    );
+    assert_eq!(take_retries().len(), 2);
+}
+
+fn count_reset(count: &AtomicUsize) {
+    count.store(0, Ordering::SeqCst);
 }
 
 #[test]

@@ -315,3 +315,36 @@ pub fn oci_layout(image: &str, dest: &Path) {
         "no index.json in the saved {image}"
     );
 }
+
+/// The rows of keg's summary table (after the `node  result ...` header, up to the blank
+/// line), each split into its words; `not started` is one word.
+pub fn summary_rows(stdout: &str) -> Vec<Vec<String>> {
+    let mut out = Vec::new();
+    let mut in_table = false;
+    for line in stdout.lines() {
+        if line.starts_with("node ") {
+            in_table = true;
+            continue;
+        }
+        if in_table && line.trim().is_empty() {
+            break;
+        }
+        if in_table {
+            let line = line.replacen(" not started ", " not-started ", 1);
+            let words = line
+                .split_whitespace()
+                .map(|w| w.replace("not-started", "not started"));
+            out.push(words.collect());
+        }
+    }
+    out
+}
+
+/// The result column of the summary table, per node id.
+pub fn results(run: &Run) -> std::collections::BTreeMap<String, String> {
+    summary_rows(&run.stdout)
+        .into_iter()
+        .filter(|row| row.len() >= 2)
+        .map(|row| (row[0].clone(), row[1].clone()))
+        .collect()
+}
