@@ -4,7 +4,8 @@
 #  1. the bashbrew way: one plain `docker build` after another (git archive of the entry's
 #     directory piped into `DOCKER_BUILDKIT=0 docker build -t <cache tag> -t <tag> -`), and
 #     where its time goes per engine call (timestamps on its output lines);
-#  2. the same plain build with keg's three OCI labels (--label): what they cost;
+#  2. the same plain build with keg's three OCI labels (--label): what they cost; the
+#     engine's image listing, all images vs filtered to what a plan names;
 #  3. `keg build --all` with --jobs 1, 2, 4, 8 and the default, and with --classic-labels;
 #     each against the sequential loop of the same run: the ratio.
 # Every measurement gets its own commit (a new RUN line), so nothing is cached. Needs the rig
@@ -122,6 +123,14 @@ labels_ms=$(plain_loop "$commit" --label org.opencontainers.image.source=x --lab
 drop_images
 result "sequential docker build with 3 --label, per build" "$(awk -v m="$labels_ms" -v n="$entries" 'BEGIN {printf "%.0f", m / n}')" ms
 result "3 --label flags cost per classic build" "$(awk -v a="$labels_ms" -v b="$seq_ms" -v n="$entries" 'BEGIN {printf "%.0f", (a - b) / n}')" ms
+
+# 2b. The engine call keg makes before any build: the image listing, all vs filtered.
+n_images=$(docker image ls -q | wc -l)
+all_ms=$(measure_ms 3 docker image ls --no-trunc --format '{{.Repository}}:{{.Tag}} {{.ID}}' | cut -d' ' -f1)
+filtered_ms=$(measure_ms 3 docker image ls --no-trunc --format '{{.Repository}}:{{.Tag}} {{.ID}}' \
+	--filter "reference=$prefix/kc1" --filter "reference=$prefix-lib" --filter reference=keg-test/busybox | cut -d' ' -f1)
+result "docker image ls, all $n_images images (median of 3)" "$all_ms" ms
+result "docker image ls, filtered to what a plan names (median of 3)" "$filtered_ms" ms
 
 # 3. keg, several job counts, each against a sequential loop of its own moment; the default
 #    three times (interleaved with its loops), for a median ratio.
