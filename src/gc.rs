@@ -49,7 +49,7 @@ pub struct GcOptions {
     pub dry_run: bool,
     /// Cache images of other builds kept per node, newest first.
     pub keep: usize,
-    /// Copy borrowed objects into the cache and forget the local mirrors.
+    /// Copy objects borrowed through alternates into the cache and forget those mirrors.
     pub dissociate: bool,
     /// How the current plan is made (its architectures are replaced by every architecture
     /// of the library).

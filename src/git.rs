@@ -26,7 +26,7 @@
 //!   about an upstream is ever written into the repository config. gc is disabled in the
 //!   config for the benefit of the `git` CLI; libgit2 itself never collects garbage.
 //! - Every commit keg has fetched is pinned by `refs/keg/commits/<id>`, and a pin is created
-//!   only after the commit is known to be in the object database (its own or a borrowed
+//!   only after the commit is known to be in the object database (its own or an alternate
 //!   mirror's). Everything reachable from a pinned commit is present, except history cut off
 //!   at a commit listed in `shallow` (git's own convention, which `git fsck` checks).
 //! - A commit that is already present and pinned costs no network and no lock.
@@ -36,7 +36,9 @@
 //!   outside the lock, in staging repositories. Each step of a merge is atomic (rename), and
 //!   they are ordered so that a process killed at any point leaves a consistent cache: a
 //!   `shallow` entry before the commit it describes, a pack's `.idx` after its `.pack`, a
-//!   pin last. Staging repositories of dead processes are removed by the next fetch.
+//!   pin last. Staging repositories of dead processes are removed by the next fetch. Linking
+//!   a local repository's objects runs under the lock with a marker file naming it, and a
+//!   writer that finds the marker finishes that linking before it pins anything.
 //! - Fetches of one URL are serialized within a process (the second benefits from the
 //!   first); different URLs proceed in parallel.
 //! - [`GitCache`] is `Send + Sync`: `git2::Repository` is not `Sync`, so each operation checks
@@ -408,7 +410,7 @@ impl GitCache {
     /// Makes sure `commit` is in the cache and pinned, getting it from `url` if needed.
     ///
     /// `url` must already be resolved ([`resolve_url`]). If the commit is present no network
-    /// is used. A local repository is borrowed from (see the module documentation).
+    /// is used. A local repository's objects are linked in (see the module documentation).
     /// Otherwise the commit id itself is fetched (servers may refuse), then `fetch_ref`
     /// (GitFetch, e.g. `refs/heads/main`) is fetched into `refs/keg/remotes/<url hash>/...`
     /// (deepened to its whole history when a shallow tip is not enough), and the commit must
@@ -450,8 +452,8 @@ impl GitCache {
                 return Ok(Fetched::AlreadyPresent);
             }
         }
-        // A pin whose commit cannot be read: it was borrowed from a local repository that
-        // is gone (or pruned it). Whatever the GitRepo resolves to now is tried.
+        // A pin whose commit cannot be read: it was borrowed (alternates) from a local
+        // repository that is gone (or pruned it). Whatever the GitRepo resolves to now is tried.
         let was_pinned = self.with_repo(|repo| {
             Ok::<_, GitError>(repo.find_reference(&format!("{PIN_PREFIX}{oid}")).is_ok())
         })?;
