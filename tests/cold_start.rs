@@ -811,3 +811,42 @@ fn gc_removes_cache_images_of_old_keys_but_never_the_plans() {
     let plan = keys(&keg(&["plan", "--all", "--json"]).stdout);
     assert_eq!(plan[0].2, Some(true));
 }
+
+#[test]
+fn a_linking_killed_halfway_is_finished_before_anything_is_pinned() {
+    let up = upstream();
+    // Only c4 is named: nothing else would link the rest.
+    up.t.manifest(
+        "cold-base",
+        &format!(
+            "Maintainers: T (@t)\nGitRepo: {}\nGitCommit: {}\n\nTags: 1\nDirectory: base\n",
+            up.src.url(),
+            up.c[3]
+        ),
+    );
+    // A cache where a killed keg had linked c4's commit object from the upstream, but not
+    // its trees and blobs: the marker names what it was linking.
+    let cache = up.cache("cache").join("git");
+    git(
+        up.t.path(),
+        &["init", "-q", "--bare", &cache.display().to_string()],
+    );
+    let objects = up.src.path.join(".git/objects").canonicalize().unwrap();
+    let c4 = &up.c[3];
+    std::fs::create_dir_all(cache.join("objects").join(&c4[..2])).unwrap();
+    std::fs::hard_link(
+        objects.join(&c4[..2]).join(&c4[2..]),
+        cache.join("objects").join(&c4[..2]).join(&c4[2..]),
+    )
+    .unwrap();
+    std::fs::write(cache.join("keg-linking"), objects.display().to_string()).unwrap();
+    // The commit looks present; keg finishes the linking before it pins it.
+    up.keg("cache", &["fetch", "--all"]).success();
+    assert!(!cache.join("keg-linking").exists());
+    assert_fsck_clean(&cache);
+    assert_eq!(
+        up.keg("cache", &["context", "cold-base:1", "--sha256"])
+            .code,
+        0
+    );
+}
