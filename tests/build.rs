@@ -41,13 +41,7 @@ impl Names {
 
 impl Drop for Names {
     fn drop(&mut self) {
-        let out = docker(&["image", "ls", "--format", "{{.Repository}}:{{.Tag}}"]);
-        let mine: Vec<&str> = out.lines().filter(|l| l.contains(&self.prefix)).collect();
-        if !mine.is_empty() {
-            let mut args = vec!["rmi", "-f"];
-            args.extend(mine);
-            docker(&args);
-        }
+        common::remove_images(None, |image| image.contains(&self.prefix));
     }
 }
 

@@ -60,12 +60,7 @@ struct Fixture {
 
 impl Drop for Fixture {
     fn drop(&mut self) {
-        let mine = images_with(&self.prefix);
-        if !mine.is_empty() {
-            let mut args = vec!["rmi", "-f"];
-            args.extend(mine.iter().map(String::as_str));
-            let _ = docker(&args);
-        }
+        common::remove_images(None, |image| image.contains(&self.prefix));
     }
 }
 

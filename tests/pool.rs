@@ -217,23 +217,7 @@ impl Fixture {
 impl Drop for Fixture {
     fn drop(&mut self) {
         for context in BUILDERS {
-            let (_, listing) = docker(&[
-                "--context",
-                context,
-                "image",
-                "ls",
-                "--format",
-                "{{.Repository}}:{{.Tag}}",
-            ]);
-            let mine: Vec<&str> = listing
-                .lines()
-                .filter(|l| l.contains(&self.prefix))
-                .collect();
-            if !mine.is_empty() {
-                let mut args = vec!["--context", context, "rmi", "-f"];
-                args.extend(mine);
-                let _ = docker(&args);
-            }
+            common::remove_images(Some(context), |image| image.contains(&self.prefix));
         }
     }
 }

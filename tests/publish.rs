@@ -61,18 +61,9 @@ struct Fixture {
 
 impl Drop for Fixture {
     fn drop(&mut self) {
-        let (_, out) = docker(&["image", "ls", "--format", "{{.Repository}}:{{.Tag}}"]);
-        let mut mine: Vec<&str> = out
-            .lines()
-            .filter(|l| l.contains(&self.prefix) || self.local.iter().any(|n| l.starts_with(n)))
-            .collect();
-        mine.sort();
-        mine.dedup();
-        if !mine.is_empty() {
-            let mut args = vec!["rmi", "-f"];
-            args.extend(mine);
-            docker(&args);
-        }
+        common::remove_images(None, |image| {
+            image.contains(&self.prefix) || self.local.iter().any(|n| image.starts_with(n))
+        });
     }
 }
 

@@ -348,3 +348,47 @@ pub fn results(run: &Run) -> std::collections::BTreeMap<String, String> {
         .map(|row| (row[0].clone(), row[1].clone()))
         .collect()
 }
+
+/// The engine's images (on docker context `context`, or the default engine) whose repository
+/// `mine` claims, removed: tagged ones by name, those left with a repository but no tag (pulled
+/// by digest) by id. For the fixtures' `Drop`s; never fails a test.
+#[allow(dead_code)]
+pub fn remove_images(context: Option<&str>, mine: impl Fn(&str) -> bool) {
+    let docker = |args: &[&str]| {
+        let mut cmd = Command::new("docker");
+        if let Some(context) = context {
+            cmd.args(["--context", context]);
+        }
+        cmd.args(args).output().ok()
+    };
+    let Some(out) = docker(&[
+        "image",
+        "ls",
+        "--format",
+        "{{.Repository}} {{.Tag}} {{.ID}}",
+    ]) else {
+        return;
+    };
+    let mut doomed: Vec<String> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|line| {
+            let mut fields = line.split(' ');
+            let (repository, tag, id) = (fields.next()?, fields.next()?, fields.next()?);
+            if repository == "<none>" || !mine(&format!("{repository}:{tag}")) {
+                return None;
+            }
+            Some(if tag == "<none>" {
+                id.to_string()
+            } else {
+                format!("{repository}:{tag}")
+            })
+        })
+        .collect();
+    doomed.sort();
+    doomed.dedup();
+    if !doomed.is_empty() {
+        let mut args = vec!["rmi", "-f"];
+        args.extend(doomed.iter().map(String::as_str));
+        let _ = docker(&args);
+    }
+}
