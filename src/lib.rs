@@ -44,6 +44,7 @@ pub mod shard;
 pub mod sources;
 pub mod span;
 pub mod template;
+pub mod utc;
 
 use std::io::Write;
 

@@ -210,7 +210,7 @@ impl RunRecord {
             version: RECORD_VERSION,
             kind,
             command,
-            started_at: crate::report::rfc3339(epoch_now()),
+            started_at: crate::utc::rfc3339(epoch_now()),
             duration_ms: 0,
             jobs,
             nodes: Vec::new(),

@@ -502,40 +502,11 @@ impl Registry {
             self.cached_count.fetch_add(1, Ordering::Relaxed);
             return Ok(Some(hit.clone()));
         }
-        let http = match self.path {
-            QueryPath::Buildx => Err(None),
-            _ => crate::retry::run(
-                self.retries,
-                &crate::interrupt::INTERRUPTED,
-                &format!("of the registry query for {reference}"),
-                RegistryError::transient,
-                note_retry,
-                || self.fetch_http(reference),
-            )
-            .map_err(Some),
-        };
-        let result = match http {
-            Ok(found) => {
-                self.http_count.fetch_add(1, Ordering::Relaxed);
-                Ok(found)
-            }
-            Err(Some(error)) if self.path == QueryPath::Http || !error.worth_fallback() => {
-                Err(error)
-            }
-            Err(error) => {
-                self.buildx_count.fetch_add(1, Ordering::Relaxed);
-                inspect_with_buildx(reference, self.buildx_limit).map_err(|buildx| match error {
-                    Some(http) => RegistryError::Fallback {
-                        http: Box::new(http),
-                        buildx,
-                    },
-                    None => RegistryError::Buildx {
-                        reference: reference.to_string(),
-                        message: buildx,
-                    },
-                })
-            }
-        };
+        let result = self.http_or_buildx(
+            reference,
+            || self.fetch_http(reference),
+            inspect_with_buildx,
+        );
         if let (Some(key), Ok(Some(found))) = (key, &result) {
             lock(&self.by_digest).insert(key, found.clone());
         }
@@ -557,7 +528,24 @@ impl Registry {
     /// The manifest or index a reference points at, exactly as served (`Ok(None)` when
     /// absent), over HTTP with the buildx fallback as for [`Registry::manifest`].
     pub fn raw_manifest(&self, reference: &Reference) -> Result<Option<RawObject>, RegistryError> {
-        let http = match self.path {
+        self.http_or_buildx(
+            reference,
+            || self.raw_manifest_http(reference),
+            raw_with_buildx,
+        )
+    }
+
+    /// A registry query: `http` (retried for transient faults) unless the query path is
+    /// buildx only; `buildx` (`docker buildx imagetools`, bounded by the buildx limit) when
+    /// the path is buildx only, or when HTTP failed in a way worth a fallback and the path
+    /// allows one. Counts which path answered.
+    fn http_or_buildx<T>(
+        &self,
+        reference: &Reference,
+        http: impl Fn() -> Result<T, RegistryError>,
+        buildx: impl FnOnce(&Reference, Duration) -> Result<T, String>,
+    ) -> Result<T, RegistryError> {
+        let answer = match self.path {
             QueryPath::Buildx => Err(None),
             _ => crate::retry::run(
                 self.retries,
@@ -565,11 +553,11 @@ impl Registry {
                 &format!("of the registry query for {reference}"),
                 RegistryError::transient,
                 note_retry,
-                || self.raw_manifest_http(reference),
+                http,
             )
             .map_err(Some),
         };
-        match http {
+        match answer {
             Ok(found) => {
                 self.http_count.fetch_add(1, Ordering::Relaxed);
                 Ok(found)
@@ -579,7 +567,7 @@ impl Registry {
             }
             Err(error) => {
                 self.buildx_count.fetch_add(1, Ordering::Relaxed);
-                raw_with_buildx(reference, self.buildx_limit).map_err(|buildx| match error {
+                buildx(reference, self.buildx_limit).map_err(|buildx| match error {
                     Some(http) => RegistryError::Fallback {
                         http: Box::new(http),
                         buildx,

@@ -15,7 +15,7 @@ use std::cell::Cell;
 use std::collections::BTreeMap;
 use std::collections::HashMap;
 use std::io::{IsTerminal, Write};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime};
 
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde_json::{Value, json};
@@ -286,11 +286,11 @@ impl Reporter {
             (None, Mode::Tty) => eprintln!("{text}"),
             (None, Mode::Json) => {
                 let mut err = std::io::stderr().lock();
-                let _ = writeln!(err, "{} {text}", clock(SystemTime::now()));
+                let _ = writeln!(err, "{} {text}", crate::utc::clock(SystemTime::now()));
             }
             (None, _) => {
                 let mut out = std::io::stdout().lock();
-                let _ = writeln!(out, "{} {text}", clock(SystemTime::now()));
+                let _ = writeln!(out, "{} {text}", crate::utc::clock(SystemTime::now()));
                 let _ = out.flush();
             }
         }
@@ -306,7 +306,7 @@ impl Reporter {
         let mut value = json!({
             "version": EVENTS_VERSION,
             "event": event,
-            "time": rfc3339_millis(SystemTime::now()),
+            "time": crate::utc::rfc3339_millis(SystemTime::now()),
             "node": info.map(|n| n.id.as_str()),
             "key": info.map(|n| n.key.as_str()),
             "builder": info.map(|n| n.builder.as_str()),
@@ -739,65 +739,13 @@ fn millis(d: Duration) -> u64 {
     u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
 
-/// RFC 3339 UTC with milliseconds (`2023-11-14T22:13:20.123Z`).
-pub fn rfc3339_millis(time: SystemTime) -> String {
-    let since = time.duration_since(UNIX_EPOCH).unwrap_or_default();
-    let secs = rfc3339(since.as_secs() as i64);
-    format!(
-        "{}.{:03}Z",
-        secs.trim_end_matches('Z'),
-        since.subsec_millis()
-    )
-}
-
 fn seconds(d: Duration) -> String {
     format!("{:.1}s", d.as_secs_f64())
-}
-
-/// `HH:MM:SS` (UTC) of a time.
-pub fn clock(time: SystemTime) -> String {
-    let secs = time.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
-    let day = secs % 86_400;
-    format!("{:02}:{:02}:{:02}", day / 3600, day % 3600 / 60, day % 60)
-}
-
-/// RFC 3339 UTC (`2023-11-14T22:13:20Z`) of Unix seconds.
-pub fn rfc3339(epoch: i64) -> String {
-    let days = epoch.div_euclid(86_400);
-    let secs = epoch.rem_euclid(86_400);
-    // Howard Hinnant's civil_from_days.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
-        secs / 3600,
-        secs % 3600 / 60,
-        secs % 60
-    )
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn dates() {
-        assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
-        assert_eq!(rfc3339(1_700_000_000), "2023-11-14T22:13:20Z");
-        assert_eq!(rfc3339(951_782_400), "2000-02-29T00:00:00Z");
-        assert_eq!(clock(UNIX_EPOCH + Duration::from_secs(3_723)), "01:02:03");
-        assert_eq!(
-            rfc3339_millis(UNIX_EPOCH + Duration::from_millis(1_700_000_000_042)),
-            "2023-11-14T22:13:20.042Z"
-        );
-    }
 
     #[test]
     fn the_table_shows_push_errors_retries_and_failure_times() {

@@ -164,7 +164,7 @@ pub fn build(session: &Session, repos: &[Repo], options: &BuildOptions) -> Resul
     });
     let run_dir = options
         .log_dir
-        .join(crate::report::rfc3339(now()).replace(':', ""));
+        .join(crate::utc::rfc3339(now()).replace(':', ""));
     std::fs::create_dir_all(&run_dir).map_err(|source| Error::Io {
         context: "creating the log directory",
         path: run_dir.clone(),

@@ -460,7 +460,7 @@ fn node(
         // The entry's SOURCE_DATE_EPOCH: reproducible, unlike the time of the build.
         (
             "org.opencontainers.image.created".to_string(),
-            crate::report::rfc3339(source.source_date_epoch),
+            crate::utc::rfc3339(source.source_date_epoch),
         ),
     ];
     let command = if source.builder == Builder::OciImport {

@@ -108,24 +108,12 @@ pub fn print_value(out: &mut String, value: &Value<'_>, depth: usize) {
 
 /// `time.Time.String()` of a UTC instant: `2006-01-02 15:04:05 +0000 UTC`.
 pub fn format_time(secs: i64) -> String {
-    let days = secs.div_euclid(86_400);
-    let rem = secs.rem_euclid(86_400);
-    // Civil from days (Howard Hinnant's algorithm).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02} +0000 UTC",
-        rem / 3600,
-        rem / 60 % 60,
-        rem % 60
-    )
+    let stamp = crate::utc::rfc3339(secs);
+    let (date, time) = stamp
+        .trim_end_matches('Z')
+        .split_once('T')
+        .unwrap_or((&stamp, ""));
+    format!("{date} {time} +0000 UTC")
 }
 
 /// Go's `strconv.FormatFloat(f, fmt, prec, 64)` for `e`, `E`, `f`, `g`, `G` (`prec` None is
