@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::{GitRepo, Run, Test, results};
+use common::{GitRepo, Run, Test, docker_stdout as docker, require_engine, results};
 
 const BASE: &str = "keg-test/busybox:latest";
 
@@ -43,22 +43,6 @@ impl Drop for Names {
     fn drop(&mut self) {
         common::remove_images(None, |image| image.contains(&self.prefix));
     }
-}
-
-fn docker(args: &[&str]) -> String {
-    let out = Command::new("docker")
-        .args(args)
-        .output()
-        .expect("docker client");
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-fn require_engine() {
-    let ok = Command::new("docker")
-        .args(["version", "--format", "{{.Server.Version}}"])
-        .output()
-        .is_ok_and(|o| o.status.success());
-    assert!(ok, "no Docker engine: run scripts/setup-docker first");
 }
 
 struct Library {

@@ -13,7 +13,9 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use common::{Daemon, GitRepo, Run, Test, assert_fsck_clean, git, git_daemon, slow_proxy};
+use common::{
+    Daemon, GitRepo, Run, Test, assert_fsck_clean, git, git_daemon, require_engine, slow_proxy,
+};
 
 /// An upstream with a history: c1 -> c2 (adds a 2 MiB blob) -> c3 (removes it) -> c4.
 struct Upstream {
@@ -612,14 +614,6 @@ fn gc_keeps_everything_the_current_plan_needs() {
 
 // ---------------------------------------------------------------------------------------
 // On the Docker rig
-
-fn require_engine() {
-    let ok = Command::new("docker")
-        .args(["version", "--format", "{{.Server.Version}}"])
-        .output()
-        .is_ok_and(|o| o.status.success());
-    assert!(ok, "no Docker engine: run scripts/setup-docker first");
-}
 
 /// Every image whose reference contains the prefix is removed on drop.
 struct Images(String);

@@ -17,7 +17,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::{Run, Test};
+use common::{Run, Test, docker_stdout as docker, require_engine};
 use serde_json::Value;
 
 /// The rig's base image (scripts/setup-docker).
@@ -690,22 +690,6 @@ fn put_shared_says_why_it_has_no_images_only_when_the_registry_answered() {
 
 // ---------------------------------------------------------------------------------------
 // On the engine
-
-fn docker(args: &[&str]) -> String {
-    let out = Command::new("docker")
-        .args(args)
-        .output()
-        .expect("the docker client is installed");
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-fn require_engine() {
-    let ok = Command::new("docker")
-        .args(["version", "--format", "{{.Server.Version}}"])
-        .output()
-        .is_ok_and(|o| o.status.success());
-    assert!(ok, "no Docker engine: run scripts/setup-docker first");
-}
 
 /// A temp library whose repositories are all named `<prefix>-NAME`, and cleanup of every
 /// image under the prefix.

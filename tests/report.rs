@@ -16,6 +16,7 @@ use std::process::Command;
 
 use browser::Browser;
 use browser::sample::synthetic;
+use common::docker_stdout as docker;
 use keg::record::{NodeOutcome, RunRecord};
 
 /// The page's colours for nodes to build and built nodes (src/html.rs).
@@ -194,14 +195,6 @@ fn report_of_hundreds_of_nodes() {
     );
     assert_eq!(found, 1);
     assert_eq!(b.problems(), Vec::<String>::new());
-}
-
-fn docker(args: &[&str]) -> String {
-    let out = Command::new("docker")
-        .args(args)
-        .output()
-        .expect("the docker client is needed (scripts/setup-docker)");
-    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 /// The bundled library built on the real engine, with `--report`: the page shows every node

@@ -392,3 +392,24 @@ pub fn remove_images(context: Option<&str>, mine: impl Fn(&str) -> bool) {
         let _ = docker(&args);
     }
 }
+
+/// Fails the test unless a Docker engine answers (engine tests must fail, not skip, without
+/// the rig).
+#[allow(dead_code)]
+pub fn require_engine() {
+    let ok = Command::new("docker")
+        .args(["version", "--format", "{{.Server.Version}}"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    assert!(ok, "no Docker engine: run scripts/setup-docker first");
+}
+
+/// `docker ARGS...`'s stdout (empty when it fails: callers assert on what they expect).
+#[allow(dead_code)]
+pub fn docker_stdout(args: &[&str]) -> String {
+    let out = Command::new("docker")
+        .args(args)
+        .output()
+        .expect("the docker client is installed");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
