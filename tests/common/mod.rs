@@ -350,8 +350,11 @@ pub fn results(run: &Run) -> std::collections::BTreeMap<String, String> {
 }
 
 /// The engine's images (on docker context `context`, or the default engine) whose repository
-/// `mine` claims, removed: tagged ones by name, those left with a repository but no tag (pulled
-/// by digest) by id. For the fixtures' `Drop`s; never fails a test.
+/// `mine` claims, removed: by name, then by id those whose every reference is claimed (an
+/// image left untagged because a child still needed it, as classic builds chain parents,
+/// or kept with a repository but no tag, pulled by digest). An image that also has a name
+/// not claimed (the rig's base image under a test's tag) keeps it. For the fixtures'
+/// `Drop`s; never fails a test.
 #[allow(dead_code)]
 pub fn remove_images(context: Option<&str>, mine: impl Fn(&str) -> bool) {
     let docker = |args: &[&str]| {
@@ -364,31 +367,43 @@ pub fn remove_images(context: Option<&str>, mine: impl Fn(&str) -> bool) {
     let Some(out) = docker(&[
         "image",
         "ls",
+        "--no-trunc",
         "--format",
         "{{.Repository}} {{.Tag}} {{.ID}}",
     ]) else {
         return;
     };
-    let mut doomed: Vec<String> = String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .filter_map(|line| {
-            let mut fields = line.split(' ');
-            let (repository, tag, id) = (fields.next()?, fields.next()?, fields.next()?);
-            if repository == "<none>" || !mine(&format!("{repository}:{tag}")) {
-                return None;
-            }
-            Some(if tag == "<none>" {
-                id.to_string()
-            } else {
-                format!("{repository}:{tag}")
-            })
-        })
+    // id -> (some reference is claimed, every reference is claimed)
+    let mut by_id: std::collections::BTreeMap<String, (bool, bool)> = Default::default();
+    let mut names = Vec::new();
+    for line in String::from_utf8_lossy(&out.stdout).lines() {
+        let mut fields = line.split(' ');
+        let (Some(repository), Some(tag), Some(id)) = (fields.next(), fields.next(), fields.next())
+        else {
+            continue;
+        };
+        let claimed = repository != "<none>" && mine(&format!("{repository}:{tag}"));
+        let entry = by_id.entry(id.to_string()).or_insert((false, true));
+        entry.0 |= claimed;
+        entry.1 &= claimed;
+        if claimed && tag != "<none>" {
+            names.push(format!("{repository}:{tag}"));
+        }
+    }
+    names.sort();
+    names.dedup();
+    let ids: Vec<String> = by_id
+        .into_iter()
+        .filter(|(_, (some, every))| *some && *every)
+        .map(|(id, _)| id)
         .collect();
-    doomed.sort();
-    doomed.dedup();
-    if !doomed.is_empty() {
+    // Names first, then the ids in a few passes (a parent goes once its children have).
+    for batch in std::iter::once(names).chain(std::iter::repeat_n(ids, 3)) {
+        if batch.is_empty() {
+            continue;
+        }
         let mut args = vec!["rmi", "-f"];
-        args.extend(doomed.iter().map(String::as_str));
+        args.extend(batch.iter().map(String::as_str));
         let _ = docker(&args);
     }
 }
