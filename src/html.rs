@@ -586,16 +586,21 @@ fn tick_step(total: u64) -> u64 {
         .unwrap_or(43_200_000)
 }
 
-fn timeline(ctx: &Ctx<'_>, page: &mut String) {
-    let r = ctx.record;
-    let total = r
-        .nodes
+/// The run's length on the time axes: its last node's end or the run's own duration, at
+/// least 1 ms.
+fn span_ms(r: &RunRecord) -> u64 {
+    r.nodes
         .iter()
         .filter_map(|n| n.finished_ms.or(n.decided_ms))
         .max()
         .unwrap_or(0)
         .max(r.duration_ms)
-        .max(1);
+        .max(1)
+}
+
+fn timeline(ctx: &Ctx<'_>, page: &mut String) {
+    let r = ctx.record;
+    let total = span_ms(r);
     let x = |ms: u64| LABEL_W + ms as f64 / total as f64 * PLOT_W;
     let lanes = r
         .nodes
@@ -780,14 +785,7 @@ fn timeline(ctx: &Ctx<'_>, page: &mut String) {
 fn table(ctx: &Ctx<'_>, page: &mut String) {
     let r = ctx.record;
     let build = r.kind == RunKind::Build;
-    let total = r
-        .nodes
-        .iter()
-        .filter_map(|n| n.finished_ms.or(n.decided_ms))
-        .max()
-        .unwrap_or(0)
-        .max(r.duration_ms)
-        .max(1) as f64;
+    let total = span_ms(r) as f64;
     let mut order: Vec<usize> = (0..r.nodes.len()).collect();
     if build {
         order.sort_by_key(|&i| {

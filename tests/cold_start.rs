@@ -276,6 +276,17 @@ fn many_repositories(t: &Test, n: usize, url_base: &str) {
     }
 }
 
+/// [`many_repositories`] served by `git daemon` on 127.0.0.1 through a [`slow_proxy`]
+/// (`delay` per `chunk` bytes); the daemon lives as long as the value returned.
+fn served_repositories(t: &Test, n: usize, delay: Duration, chunk: usize) -> Daemon {
+    let root = t.path().join("many");
+    std::fs::create_dir_all(&root).unwrap();
+    let daemon = git_daemon(&root).expect("git daemon starts on 127.0.0.1");
+    let proxy = slow_proxy(daemon.port, delay, chunk);
+    many_repositories(t, n, &format!("git://127.0.0.1:{proxy}"));
+    daemon
+}
+
 fn staging_leftovers(cache: &Path) -> usize {
     std::fs::read_dir(cache.join("git/keg-staging")).map_or(0, |d| d.count())
 }
@@ -289,12 +300,8 @@ fn pins(cache: &Path) -> usize {
 #[test]
 fn sigkill_during_a_parallel_fetch_then_a_rerun_leaves_a_consistent_cache() {
     let t = Test::new();
-    let root = t.path().join("many");
-    std::fs::create_dir_all(&root).unwrap();
-    let daemon = git_daemon(&root).expect("git daemon starts on 127.0.0.1");
     // ~2 MB/s a connection: each 1 MiB repository takes about half a second to arrive.
-    let proxy = slow_proxy(daemon.port, Duration::from_millis(4), 8192);
-    many_repositories(&t, 12, &format!("git://127.0.0.1:{proxy}"));
+    let _daemon = served_repositories(&t, 12, Duration::from_millis(4), 8192);
     let cache = t.path().join("cache");
     let fetch = || {
         let mut cmd = t.command(&["fetch", "--all"]);
@@ -331,11 +338,7 @@ fn sigkill_during_a_parallel_fetch_then_a_rerun_leaves_a_consistent_cache() {
 #[test]
 fn two_processes_fetch_into_one_cache_at_once() {
     let t = Test::new();
-    let root = t.path().join("many");
-    std::fs::create_dir_all(&root).unwrap();
-    let daemon = git_daemon(&root).expect("git daemon starts on 127.0.0.1");
-    let proxy = slow_proxy(daemon.port, Duration::from_millis(1), 16384);
-    many_repositories(&t, 8, &format!("git://127.0.0.1:{proxy}"));
+    let _daemon = served_repositories(&t, 8, Duration::from_millis(1), 16384);
     let children: Vec<_> = (0..2)
         .map(|_| t.command(&["fetch", "--all"]).spawn().unwrap())
         .collect();
@@ -352,11 +355,7 @@ fn two_processes_fetch_into_one_cache_at_once() {
 #[test]
 fn one_fetch_job_or_many_give_the_same_cache() {
     let t = Test::new();
-    let root = t.path().join("many");
-    std::fs::create_dir_all(&root).unwrap();
-    let daemon = git_daemon(&root).expect("git daemon starts on 127.0.0.1");
-    let proxy = slow_proxy(daemon.port, Duration::from_millis(2), 16384);
-    many_repositories(&t, 6, &format!("git://127.0.0.1:{proxy}"));
+    let _daemon = served_repositories(&t, 6, Duration::from_millis(2), 16384);
     // Fetch-jobs 1 and the default into two caches: the same pins and contexts either way.
     t.run(&["--fetch-jobs", "1", "fetch", "--all"]).success();
     let parallel = t.path().join("parallel");

@@ -106,6 +106,21 @@ fn events(stdout: &str) -> Vec<Value> {
         .collect()
 }
 
+/// The summary event's `node -> result`.
+fn summary_results(summary: &Value) -> BTreeMap<String, String> {
+    summary["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| {
+            (
+                n["node"].as_str().unwrap().to_string(),
+                n["result"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
 /// Checks the event stream's shape: a version on every event, one closing summary, and
 /// each node's last outcome event equal to its result in the summary. Returns the summary.
 fn check_events(events: &[Value]) -> Value {
@@ -142,17 +157,7 @@ fn check_events(events: &[Value]) -> Value {
             outcome.to_string(),
         );
     }
-    let results: BTreeMap<String, String> = summary["nodes"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|n| {
-            (
-                n["node"].as_str().unwrap().to_string(),
-                n["result"].as_str().unwrap().to_string(),
-            )
-        })
-        .collect();
+    let results = summary_results(&summary);
     assert_eq!(last, results, "each node's last event is its result");
     for (label, key) in [
         ("built", "built"),
@@ -873,17 +878,7 @@ fn a_failing_run_step_is_attempted_once_and_json_events_match_the_summary() {
         assert_eq!(run.code, 1, "round {round}: {run:#?}");
         let events = events(&run.stdout);
         let summary = check_events(&events);
-        let results: BTreeMap<String, String> = summary["nodes"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|n| {
-                (
-                    n["node"].as_str().unwrap().into(),
-                    n["result"].as_str().unwrap().into(),
-                )
-            })
-            .collect();
+        let results = summary_results(&summary);
         let want: BTreeMap<String, String> = [
             (id("base"), base),
             (id("fail"), "failed"),

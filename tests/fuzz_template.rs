@@ -89,7 +89,7 @@ impl<'a> Host<'a> for FuzzHost {
     }
 }
 
-const PIECES: &[&str] = &[
+const SYNTAX: &[&str] = &[
     "{{",
     "}}",
     "{{- ",
@@ -153,46 +153,6 @@ const PIECES: &[&str] = &[
     ".GetSharedTagGroups",
     ".Identifier",
     ".SortedEntries true",
-    "and",
-    "or",
-    "not",
-    "len",
-    "index",
-    "slice",
-    "call",
-    "print",
-    "printf",
-    "println",
-    "html",
-    "js",
-    "urlquery",
-    "eq",
-    "ne",
-    "lt",
-    "le",
-    "gt",
-    "ge",
-    "hasPrefix",
-    "hasSuffix",
-    "ternary",
-    "first",
-    "last",
-    "json",
-    "join",
-    "trimPrefixes",
-    "trimSuffixes",
-    "replace",
-    "getenv",
-    "sha256sum",
-    "split",
-    "i",
-    "arch",
-    "namespace",
-    "archNamespace",
-    "archFilter",
-    "ociPlatform",
-    "gitCache",
-    "defaults",
     "é",
     "{",
     "}",
@@ -203,10 +163,20 @@ const PIECES: &[&str] = &[
     "'",
 ];
 
+/// The pieces templates are made of: syntax and the model's fields and methods, and every
+/// function the engine knows.
+fn pieces() -> Vec<&'static str> {
+    SYNTAX
+        .iter()
+        .chain(keg::template::funcs::NAMES)
+        .copied()
+        .collect()
+}
+
 fn template_text() -> impl Strategy<Value = String> {
     prop::collection::vec(
         prop_oneof![
-            8 => prop::sample::select(PIECES).prop_map(str::to_string),
+            8 => prop::sample::select(pieces()).prop_map(str::to_string),
             1 => "[ -~]{0,6}",
         ],
         0..40,
@@ -219,7 +189,7 @@ fn action_text() -> impl Strategy<Value = String> {
     prop::collection::vec(
         (
             prop::sample::select(&["{{ ", "{{- "][..]),
-            prop::collection::vec(prop::sample::select(PIECES), 1..5),
+            prop::collection::vec(prop::sample::select(pieces()), 1..5),
             prop::sample::select(&[" }}", " -}}"][..]),
         )
             .prop_map(|(open, body, close)| format!("{open}{}{close}", body.join(" "))),

@@ -10,24 +10,13 @@
 mod common;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::process::Command;
 
-use common::{GitRepo, Run, Test, results};
+use common::{GitRepo, Run, Test, docker_output as docker, results};
 use serde_json::Value;
 
 const BASE: &str = "keg-test/busybox:latest";
 /// amd64 and arm64 busybox in one list, made by the rig.
 const MULTI: &str = "127.0.0.1:5000/keg-test/busybox:multi";
-
-fn docker(args: &[&str]) -> (bool, String) {
-    let out = Command::new("docker")
-        .args(args)
-        .output()
-        .expect("the docker client is installed");
-    let mut text = String::from_utf8_lossy(&out.stdout).into_owned();
-    text.push_str(&String::from_utf8_lossy(&out.stderr));
-    (out.status.success(), text)
-}
 
 #[track_caller]
 fn docker_ok(args: &[&str]) -> String {
@@ -153,17 +142,7 @@ impl Fixture {
         let run = self.run(&all);
         run.success();
         let plan: Value = serde_json::from_str(&run.stdout).unwrap();
-        plan["nodes"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|n| {
-                (
-                    n["id"].as_str().unwrap().to_string(),
-                    n["key"].as_str().unwrap().to_string(),
-                )
-            })
-            .collect()
+        common::node_field(&plan, "key")
     }
 }
 

@@ -79,17 +79,7 @@ impl Fixture {
 }
 
 fn keys(plan: &Value) -> HashMap<String, String> {
-    plan["nodes"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|n| {
-            (
-                n["id"].as_str().unwrap().to_string(),
-                n["key"].as_str().unwrap().to_string(),
-            )
-        })
-        .collect()
+    common::node_field(plan, "key")
 }
 
 #[test]

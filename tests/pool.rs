@@ -15,7 +15,7 @@ use std::process::{Command, Stdio};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use common::{GitRepo, Run, Test};
+use common::{GitRepo, Run, Test, docker_output as docker};
 use serde_json::Value;
 
 const BASE: &str = "127.0.0.1:5000/keg-test/busybox:latest";
@@ -30,16 +30,6 @@ fn serial() -> std::sync::MutexGuard<'static, ()> {
 
 fn registry() -> String {
     std::env::var("KEG_TEST_REGISTRY").unwrap_or_else(|_| "127.0.0.1:5000".to_string())
-}
-
-fn docker(args: &[&str]) -> (bool, String) {
-    let out = Command::new("docker")
-        .args(args)
-        .output()
-        .expect("the docker client is installed");
-    let mut text = String::from_utf8_lossy(&out.stdout).into_owned();
-    text.push_str(&String::from_utf8_lossy(&out.stderr));
-    (out.status.success(), text)
 }
 
 fn require_pool() {
@@ -173,17 +163,7 @@ impl Fixture {
             .run(&["plan", "--json", "--all", "--cache-repo", &cache_repo]);
         run.success();
         let plan: Value = serde_json::from_str(&run.stdout).unwrap();
-        plan["nodes"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|n| {
-                (
-                    n["id"].as_str().unwrap().to_string(),
-                    n["cache_tag"].as_str().unwrap().to_string(),
-                )
-            })
-            .collect()
+        common::node_field(&plan, "cache_tag")
     }
 
     /// Runs every top image from the registry: each shows the chain it was built on.

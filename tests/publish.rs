@@ -9,23 +9,11 @@
 
 mod common;
 
-use std::process::Command;
-
-use common::{Run, Test};
+use common::{Run, Test, docker_output as docker};
 
 const REGISTRY: &str = "127.0.0.1:5000";
 /// A list with linux/amd64 and linux/arm64 busybox images, made by the rig.
 const MULTI: &str = "127.0.0.1:5000/keg-test/busybox:multi";
-
-fn docker(args: &[&str]) -> (bool, String) {
-    let out = Command::new("docker")
-        .args(args)
-        .output()
-        .expect("the docker client is installed");
-    let mut text = String::from_utf8_lossy(&out.stdout).into_owned();
-    text.push_str(&String::from_utf8_lossy(&out.stderr));
-    (out.status.success(), text)
-}
 
 fn require_rig() {
     let (ok, text) = docker(&["buildx", "imagetools", "inspect", MULTI]);

@@ -428,3 +428,34 @@ pub fn docker_stdout(args: &[&str]) -> String {
         .expect("the docker client is installed");
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
+
+/// `docker ARGS...`: whether it succeeded, and its stdout followed by its stderr.
+#[allow(dead_code)]
+pub fn docker_output(args: &[&str]) -> (bool, String) {
+    let out = Command::new("docker")
+        .args(args)
+        .output()
+        .expect("the docker client is installed");
+    let mut text = String::from_utf8_lossy(&out.stdout).into_owned();
+    text.push_str(&String::from_utf8_lossy(&out.stderr));
+    (out.status.success(), text)
+}
+
+/// Node id -> the string `field` of every node of a `plan --json`.
+#[allow(dead_code)]
+pub fn node_field(
+    plan: &serde_json::Value,
+    field: &str,
+) -> std::collections::HashMap<String, String> {
+    plan["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| {
+            (
+                n["id"].as_str().unwrap().to_string(),
+                n[field].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
